@@ -1,0 +1,174 @@
+"""Bounded, non-executing parsers for the formats checks read: YAML, JSON, TOML and HCL.
+
+Each takes text and returns a value or raises :class:`ParseError` with a short reason. Nothing
+is evaluated: YAML tags (GitLab's ``!reference``, CloudFormation's ``!Ref``) become plain data,
+aliases are capped so an alias bomb cannot explode, and HCL parses are bounded in time.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import signal
+import threading
+import tomllib
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+MAX_YAML_ALIASES = 200
+MAX_DEPTH = 200
+HCL_SECONDS = 5.0
+
+
+class ParseError(Exception):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps unknown tags as plain data and refuses alias bombs."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise ParseError(f"more than {MAX_YAML_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
+def _any_tag(loader: _Loader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_multi_constructor("!", _any_tag)
+_Loader.add_multi_constructor("tag:", _any_tag)
+
+
+def _check_depth(value: Any, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise ParseError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_depth(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_depth(v, depth + 1)
+
+
+def load_yaml_all(text: str) -> list[Any]:
+    """All documents of a YAML stream (Kubernetes manifests hold several)."""
+    try:
+        loader = _Loader(text)
+        try:
+            docs = []
+            while loader.check_data():  # type: ignore[no-untyped-call]
+                docs.append(loader.get_data())
+        finally:
+            loader.dispose()
+        _check_depth(docs)
+        return docs
+    except ParseError:
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ParseError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ParseError("YAML nested too deeply") from None
+
+
+def load_yaml(text: str) -> Any:
+    docs = load_yaml_all(text)
+    return docs[0] if docs else None
+
+
+def load_json(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise ParseError("JSON nested too deeply") from None
+    _check_depth(value)
+    return value
+
+
+def load_toml(text: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ParseError("TOML nested too deeply") from None
+
+
+def load_python(text: str) -> ast.Module:
+    try:
+        return ast.parse(text)
+    except SyntaxError as exc:
+        raise ParseError(f"invalid Python at line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ParseError("Python source too deeply nested or malformed") from None
+
+
+def load_notebook(text: str) -> list[tuple[str, str]]:
+    data = load_json(text)
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        raise ParseError("not a Jupyter notebook: no cells list")
+    result = []
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        result.append((str(cell.get("cell_type", "")), str(source)))
+    return result
+
+
+def load_hcl(text: str) -> Any:
+    """Terraform/HCL2 with start/end lines (python-hcl2 7.x ``with_meta``); nothing evaluated."""
+    import hcl2  # imported lazily: the parser grammar takes a while to build
+
+    try:
+        with time_limit(HCL_SECONDS):
+            return hcl2.loads(text, with_meta=True)  # type: ignore[attr-defined]
+    except TimeoutError:
+        raise ParseError(f"HCL parse took longer than {HCL_SECONDS:g} s") from None
+    except RecursionError:
+        raise ParseError("HCL nested too deeply") from None
+    except Exception as exc:  # the parser raises many lark exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParseError(f"invalid HCL: {first[:200]}") from None
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the block after SECONDS (POSIX main thread; elsewhere unbounded)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def _expire(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
