@@ -1,0 +1,203 @@
+"""The audit, start to end: snapshot -> checks -> facts -> rules -> answers -> sections/verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+from mlops_auditor import conditions
+from mlops_auditor.model import (
+    Answer,
+    AuditResult,
+    CheckError,
+    Evidence,
+    Fact,
+    SectionScore,
+    Statement,
+)
+from mlops_auditor.rules import Rules, load_rules
+from mlops_auditor.snapshot import Snapshot, open_snapshot
+
+ENTRY_POINT_GROUP = "mlops_auditor.checks"
+
+
+def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
+          checks: Sequence[ModuleType] | None = None) -> AuditResult:
+    started = time.perf_counter()
+    rules = rules or load_rules()
+    errors: list[CheckError] = []
+    if checks is None:
+        checks, load_errors = all_checks()
+        errors += load_errors
+    with open_snapshot(path, rev) as snap:
+        facts, check_errors = collect_facts(snap, checks)
+        errors += check_errors
+        repo = snap.info
+    answers = answer_all(rules, facts)
+    sections = score_sections(rules, answers)
+    mature, reason = verdict(answers)
+    return AuditResult(repo=repo, answers=answers, facts=facts, errors=tuple(errors),
+                       sections=sections, baseline_mature=mature, verdict_reason=reason,
+                       elapsed_seconds=time.perf_counter() - started)
+
+
+def all_checks() -> tuple[list[ModuleType], list[CheckError]]:
+    """The built-in checks and those other packages register as entry points."""
+    from mlops_auditor.checks import BUILTIN
+
+    found = list(BUILTIN)
+    errors: list[CheckError] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            module = ep.load()
+        except Exception as exc:
+            errors.append(CheckError(ep.name, f"could not load plugin: {type(exc).__name__}: {exc}"))
+            continue
+        if not isinstance(getattr(module, "FACTS", None), Mapping) or not callable(
+                getattr(module, "collect", None)):
+            errors.append(CheckError(ep.name, "plugin has no FACTS mapping or collect() function"))
+            continue
+        found.append(module)
+    return found, errors
+
+
+def check_name(module: ModuleType) -> str:
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def collect_facts(snap: Snapshot, checks: Iterable[ModuleType]
+                  ) -> tuple[dict[str, Fact], list[CheckError]]:
+    """Run every check; a check that raises records an error and its facts become unknown."""
+    facts: dict[str, Fact] = {}
+    errors: list[CheckError] = []
+    for module in checks:
+        name = check_name(module)
+        declared: Mapping[str, str] = module.FACTS
+        try:
+            produced = list(module.collect(snap))
+        except Exception as exc:  # a check must never end the audit
+            message = f"{type(exc).__name__}: {exc}"
+            errors.append(CheckError(name, message))
+            for fid in declared:
+                facts[fid] = Fact(fid, None, unknown=f"the {name} check failed ({message})")
+            continue
+        for fact in produced:
+            if fact.id not in declared:
+                errors.append(CheckError(name, f"reported undeclared fact {fact.id!r}"))
+                continue
+            facts[fact.id] = fact
+        for fid in declared:
+            if fid not in facts:
+                facts[fid] = Fact(fid, None, unknown=f"the {name} check did not report it")
+    return facts, errors
+
+
+def answer_all(rules: Rules, facts: Mapping[str, Fact]) -> tuple[Answer, ...]:
+    answers = {s.id: answer(s, facts) for s in rules.statements if not s.parts}
+    for s in rules.statements:
+        if s.parts:
+            answers[s.id] = combine_parts(s, [answers[p] for p in s.parts])
+    return tuple(answers[s.id] for s in rules.statements)
+
+
+def answer(statement: Statement, facts: Mapping[str, Fact]) -> Answer:
+    """Apply one statement's rule. Counter-evidence (``no_when``) outweighs support; anything
+    that cannot be observed leaves the statement to a person, never to ``no``."""
+
+    def result(status: str, reason: str, cond: object | None, *more: str) -> Answer:
+        ids = _ids(cond, facts) + [f for f in more if f in facts]
+        ids = list(dict.fromkeys(ids))
+        return Answer(statement, status, "auto", reason, _evidence(ids, facts),  # type: ignore[arg-type]
+                      tuple(ids))
+
+    if statement.applies_when is not None:
+        applies = conditions.evaluate(statement.applies_when, facts)
+        if applies is False:
+            return result("n/a", "the statement's precondition does not hold",
+                          statement.applies_when)
+        if applies is None:
+            return result("manual", "cannot tell whether the statement applies: "
+                          + _unknowns(statement.applies_when, facts), statement.applies_when,
+                          *statement.related_facts)
+    if statement.decidable == "manual":
+        return result("manual", "only a person can answer this; the evidence found is listed",
+                      None, *statement.related_facts)
+    no = conditions.evaluate(statement.no_when, facts) if statement.no_when else False
+    yes = conditions.evaluate(statement.yes_when, facts) if statement.yes_when else False
+    if no:
+        return result("no", "the repository shows it does not hold", statement.no_when)
+    if yes and no is False:
+        return result("yes", "the repository shows it holds", statement.yes_when)
+    unknown = [c for c, v in ((statement.no_when, no), (statement.yes_when, yes)) if c and v is None]
+    if unknown:
+        reason = "cannot observe enough to decide: " + "; ".join(_unknowns(c, facts) for c in unknown)
+        return result("manual", reason, statement.yes_when, *_ids(statement.no_when, facts),
+                      *statement.related_facts)
+    return result("manual", "the evidence does not decide it; a person must confirm",
+                  statement.yes_when, *_ids(statement.no_when, facts), *statement.related_facts)
+
+
+def combine_parts(statement: Statement, parts: Sequence[Answer]) -> Answer:
+    """A statement made of parts (2.2.7): yes when every part is, no when any part is."""
+    statuses = [p.status for p in parts]
+    ids = tuple(dict.fromkeys(f for p in parts for f in p.facts))
+    evidence = tuple(e for p in parts for e in p.evidence)
+    listing = ", ".join(f"{p.statement.id} {p.status}" for p in parts)
+    if all(s == "yes" for s in statuses):
+        return Answer(statement, "yes", "auto", f"every part holds ({listing})", evidence, ids)
+    if "no" in statuses:
+        return Answer(statement, "no", "auto", f"a part does not hold ({listing})", evidence, ids)
+    if all(s == "n/a" for s in statuses):
+        return Answer(statement, "n/a", "auto", f"no part applies ({listing})", evidence, ids)
+    return Answer(statement, "manual", "auto", f"some parts need a person ({listing})", evidence, ids)
+
+
+def _ids(cond: object | None, facts: Mapping[str, Fact]) -> list[str]:
+    return conditions.deciding_facts(cond, facts) if cond is not None else []
+
+
+def _evidence(ids: Iterable[str], facts: Mapping[str, Fact]) -> tuple[Evidence, ...]:
+    items: list[Evidence] = []
+    for fid in ids:
+        fact = facts.get(fid)
+        if fact is None:
+            continue
+        if fact.value is None:
+            items.append(Evidence(detail=f"cannot observe {fid}: {fact.unknown or 'unknown'}"))
+        items.extend(fact.evidence)
+    return tuple(dict.fromkeys(items))
+
+
+def _unknowns(cond: object, facts: Mapping[str, Fact]) -> str:
+    reasons = []
+    for fid in sorted(conditions.fact_ids(cond)):
+        fact = facts.get(fid)
+        if fact is None or fact.value is None:
+            reasons.append(f"{fid} ({fact.unknown if fact else 'no check reports it'})")
+    return ", ".join(reasons) or "unknown"
+
+
+def score_sections(rules: Rules, answers: Sequence[Answer]) -> tuple[SectionScore, ...]:
+    scores = []
+    for section in rules.sections:
+        counts = {"yes": 0, "no": 0, "n/a": 0, "manual": 0}
+        for a in answers:
+            if a.statement.section == section.id and a.statement.parent is None:
+                counts[a.status] += 1
+        scores.append(SectionScore(section.id, section.title, section.baseline, counts))
+    return tuple(scores)
+
+
+def verdict(answers: Sequence[Answer]) -> tuple[bool, str]:
+    """Baseline mature when every statement of the baseline sections (1-4) is yes or n/a."""
+    baseline = [a for a in answers if a.statement.baseline and a.statement.parent is None]
+    open_ = [a for a in baseline if a.status not in ("yes", "n/a")]
+    if not open_:
+        return True, f"all {len(baseline)} baseline statements (sections 1-4) are yes or n/a"
+    no = sum(a.status == "no" for a in open_)
+    manual = len(open_) - no
+    return False, (f"{len(open_)} of {len(baseline)} baseline statements are not yet yes or n/a "
+                   f"({no} no, {manual} need a person)")
