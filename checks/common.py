@@ -1,0 +1,114 @@
+"""Small helpers the checks share: building facts with evidence, and searching text for it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+from mlops_auditor import parsers
+from mlops_auditor.model import Evidence, Fact, FactValue
+from mlops_auditor.snapshot import Snapshot
+
+EXCERPT = 160
+
+# Where a project's own ML code is not: vendored, generated or environment folders.
+NOT_PROJECT_CODE = ("**/site-packages/**", "**/node_modules/**", "**/.venv/**", "**/venv/**",
+                    "**/vendor/**", "**/third_party/**")
+
+
+def excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
+
+
+def at(path: str, line: int | None, detail: str, commit: str | None = None) -> Evidence:
+    return Evidence(detail=excerpt(detail), path=path, line=line, commit=commit)
+
+
+def searched(what: str, where: str) -> Evidence:
+    """Evidence for a search that found nothing: what was looked for, and where."""
+    return Evidence(detail=f"did not find {what} in {where}")
+
+
+def found(fact_id: str, items: Sequence[Evidence], what: str, where: str) -> Fact:
+    """A boolean fact: true with its evidence, or false with the search that came up empty."""
+    if items:
+        return Fact(fact_id, True, tuple(items[:20]))
+    return Fact(fact_id, False, (searched(what, where),))
+
+
+def value(fact_id: str, val: FactValue, items: Iterable[Evidence] = ()) -> Fact:
+    return Fact(fact_id, val, tuple(items)[:20])
+
+
+def unknown(fact_id: str, reason: str, items: Iterable[Evidence] = ()) -> Fact:
+    return Fact(fact_id, None, tuple(items)[:20], unknown=reason)
+
+
+def unreadable(snap: Snapshot, paths: Iterable[str]) -> list[Evidence]:
+    """Evidence for files a check wanted but could not read or parse."""
+    return [Evidence(detail=f"unparseable: {snap.problems[p]}", path=p)
+            for p in paths if p in snap.problems]
+
+
+_COMMENT = {
+    "#": re.compile(r"^\s*#"),
+    "//": re.compile(r"^\s*(//|/\*|\*)"),
+}
+
+
+def is_comment(line: str, style: str = "#") -> bool:
+    return bool(_COMMENT[style].match(line))
+
+
+def grep(snap: Snapshot, paths: Iterable[str], pattern: re.Pattern[str],
+         comment: str | None = "#", limit: int = 20) -> list[Evidence]:
+    """Lines matching PATTERN in PATHS, with path and line; commented-out lines do not count."""
+    hits: list[Evidence] = []
+    for path in paths:
+        for number, line in enumerate(snap.lines(path), start=1):
+            if pattern.search(line) and not (comment and is_comment(line, comment)):
+                hits.append(at(path, number, line.strip()))
+                if len(hits) >= limit:
+                    return hits
+    return hits
+
+
+def first_line(text: str, pattern: re.Pattern[str]) -> int | None:
+    """1-based number of the first line of TEXT matching PATTERN."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if pattern.search(line):
+            return number
+    return None
+
+
+def python_files(snap: Snapshot, include_tests: bool = True) -> list[str]:
+    files = [f for f in snap.glob("**/*.py") if f not in set(snap.glob(*NOT_PROJECT_CODE))]
+    if not include_tests:
+        files = [f for f in files if not is_test_path(f)]
+    return files
+
+
+_TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_test\.py$|(^|/)conftest\.py$")
+
+
+def is_test_path(path: str) -> bool:
+    return bool(_TEST_PATH.search(path))
+
+
+def catalogue(name: str) -> dict[str, Any]:
+    """A check's catalogue of names and patterns (``checks/catalogues/NAME.yaml``): data, so a
+    reader sees what counts without reading code."""
+    if name not in _CATALOGUES:
+        text = resources.files("mlops_auditor.checks").joinpath(
+            "catalogues", f"{name}.yaml").read_text(encoding="utf-8")
+        data = parsers.load_yaml(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"catalogue {name}: expected a mapping")
+        _CATALOGUES[name] = data
+    return _CATALOGUES[name]
+
+
+_CATALOGUES: dict[str, dict[str, Any]] = {}
