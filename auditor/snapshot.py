@@ -8,6 +8,7 @@ when they exist). A plain folder is walked without following symlinks.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 import subprocess
@@ -26,6 +27,7 @@ from mlops_auditor.model import RepoInfo
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_HCL_BYTES = 512 * 1024
 MAX_FILES = 500_000
+MISSING = -1  # Entry.size of a listed file whose object is not in the repository
 # Tracked folders that are not the project's own: vendored code and test data (a fixture's
 # Terraform file is not the project's infrastructure). Their files are left out of every check;
 # the result says how many.
@@ -69,9 +71,9 @@ class Snapshot:
         self.excluded: tuple[str, ...] = tuple(sorted(left_out))
         entries = {p: e for p, e in entries.items() if p not in left_out}
         if left_out:
+            folders = ", ".join(sorted({_top(p, exclude) for p in left_out})[:5])
             info = replace(info, notes=(*info.notes, f"{len(left_out)} tracked file(s) in vendored "
-                                        "or test-data folders were left out "
-                                        f"({', '.join(sorted({_top(p, exclude) for p in left_out})[:5])})"))
+                                        f"or test-data folders were left out ({folders})"))
         self.info = info
         self._entries = entries
         self._git = git
@@ -80,9 +82,12 @@ class Snapshot:
         self._text: dict[str, Parsed] = {}
         self._parsed: dict[tuple[str, str], Parsed] = {}
         self.problems: dict[str, str] = {}
-        self.files: tuple[str, ...] = tuple(sorted(p for p, e in entries.items() if e.kind == "file"))
-        self.symlinks: tuple[str, ...] = tuple(sorted(p for p, e in entries.items() if e.kind == "symlink"))
-        self.submodules: tuple[str, ...] = tuple(sorted(p for p, e in entries.items() if e.kind == "submodule"))
+        def kind(name: str) -> tuple[str, ...]:
+            return tuple(sorted(p for p, e in entries.items() if e.kind == name))
+
+        self.files = kind("file")
+        self.symlinks = kind("symlink")
+        self.submodules = kind("submodule")
         self._cache: dict[str, Any] = {}
 
     # -- index ---------------------------------------------------------------------------
@@ -122,8 +127,12 @@ class Snapshot:
         entry = self._entries.get(path)
         if entry is None or entry.kind != "file":
             return Parsed(path, None, "not a tracked regular file")
+        if entry.size == MISSING:
+            return Parsed(path, None, "object missing from the repository (partial or incomplete "
+                          "clone)")
         if entry.size > limit:
-            return Parsed(path, None, f"file too large to read ({entry.size:,} bytes, cap {limit:,})")
+            return Parsed(path, None,
+                          f"file too large to read ({entry.size:,} bytes, cap {limit:,})")
         try:
             data = self._read_bytes(entry)
         except OSError as exc:
@@ -237,11 +246,10 @@ class Snapshot:
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
 
 
-def _compile_glob(pattern: str) -> re.Pattern[str]:
-    if pattern in _GLOB_CACHE:
-        return _GLOB_CACHE[pattern]
-    if "/" not in pattern:
-        pattern = "**/" + pattern
+def _compile_glob(original: str) -> re.Pattern[str]:
+    if original in _GLOB_CACHE:
+        return _GLOB_CACHE[original]
+    pattern = original if "/" in original else "**/" + original
     parts: list[str] = []
     i = 0
     while i < len(pattern):
@@ -268,7 +276,7 @@ def _compile_glob(pattern: str) -> re.Pattern[str]:
                 parts.append(re.escape(c))
             i += 1
     compiled = re.compile("".join(parts) + r"\Z", re.IGNORECASE)
-    _GLOB_CACHE[pattern] = compiled
+    _GLOB_CACHE[original] = compiled
     return compiled
 
 
@@ -310,7 +318,7 @@ def _open_git(root: Path, shown: Path, git: Git, rev: str | None) -> Snapshot:
     uncommitted: tuple[str, ...] = ()
     untracked = 0
     if rev is None and not bare:
-        uncommitted, untracked = _worktree_changes(git)
+        uncommitted, untracked = _worktree_changes(git, root, entries)
     notes: list[str] = []
     if shallow:
         notes.append("shallow clone: history facts cannot be judged; fetch full history "
@@ -335,19 +343,47 @@ def _tree_entries(git: Git, commit: str) -> dict[str, Entry]:
         elif kind == b"commit":
             entries[path] = Entry(path, "submodule", 0)
         else:
-            entries[path] = Entry(path, "file", int(size) if size.strip() != b"-" else 0, oid.decode())
+            # git prints "BAD" (or "-") when the object is missing: a partial clone, or a copy
+            # without its large files. Such a file is listed but cannot be read.
+            length = int(size) if size.strip().isdigit() else MISSING
+            entries[path] = Entry(path, "file", length, oid.decode())
         if len(entries) > MAX_FILES:
             raise InputError(f"the tree holds more than {MAX_FILES:,} files; audit a smaller part")
     return entries
 
 
-def _worktree_changes(git: Git) -> tuple[tuple[str, ...], int]:
-    """Changed tracked files (index stat info, nothing refreshed or written) and untracked ones."""
+def _worktree_changes(git: Git, root: Path, entries: dict[str, Entry]
+                      ) -> tuple[tuple[str, ...], int]:
+    """Changed tracked files and the number of untracked ones, without refreshing or writing the
+    index. `diff-index` compares stat information only, so a file it names is confirmed by
+    hashing its working-tree content the way git would (no filters are run for that)."""
     changed = git.run("diff-index", "--no-ext-diff", "--no-textconv", "--name-only", "-z",
                       "HEAD", "--", check=False)
     others = git.run("ls-files", "--others", "--exclude-standard", "-z", check=False)
-    names = tuple(p.decode("utf-8", "replace") for p in split_nul(changed))
-    return names, len(split_nul(others))
+    names = [p.decode("utf-8", "surrogateescape") for p in split_nul(changed)]
+    really = tuple(n for i, n in enumerate(names)
+                   if i >= 2000 or not _same_content(root, n, entries.get(n)))
+    return really, len(split_nul(others))
+
+
+def _same_content(root: Path, path: str, entry: Entry | None) -> bool:
+    """True when the working-tree file is byte-for-byte the committed blob (a regular file,
+    never followed through a link)."""
+    if entry is None or entry.kind != "file" or entry.oid is None or entry.size < 0:
+        return False
+    full = root / path
+    try:
+        if full.is_symlink() or not full.resolve().is_relative_to(root) or not full.is_file():
+            return False
+        if full.stat().st_size != entry.size:
+            return False
+        if entry.size > MAX_FILE_BYTES:
+            return False
+        data = full.read_bytes()
+    except OSError:
+        return False
+    algo = hashlib.sha1 if len(entry.oid) == 40 else hashlib.sha256
+    return algo(b"blob %d\0" % len(data) + data).hexdigest() == entry.oid
 
 
 def _walk_plain(root: Path) -> tuple[dict[str, Entry], tuple[str, ...]]:
@@ -369,7 +405,8 @@ def _walk_plain(root: Path) -> tuple[dict[str, Entry], tuple[str, ...]]:
             elif item.is_file(follow_symlinks=False):
                 entries[rel] = Entry(rel, "file", item.stat(follow_symlinks=False).st_size)
             if len(entries) > MAX_FILES:
-                raise InputError(f"the folder holds more than {MAX_FILES:,} files; audit a smaller part")
+                raise InputError(
+                    f"the folder holds more than {MAX_FILES:,} files; audit a smaller part")
     notes = ("not a git repository: history facts (pull requests, reviews, tags) cannot be judged",)
     return entries, notes
 
@@ -379,7 +416,8 @@ def _top(path: str, patterns: tuple[str, ...]) -> str:
     parts = path.split("/")
     for i in range(1, len(parts)):
         prefix = "/".join(parts[:i]) + "/"
-        if matching([prefix + "x"], *patterns) and not matching(["/".join(parts[: i - 1]) + "/x"], *patterns):
+        parent = "/".join(parts[: i - 1]) + "/x"
+        if matching([prefix + "x"], *patterns) and not matching([parent], *patterns):
             return prefix
     return path
 

@@ -85,13 +85,16 @@ def first_line(text: str, pattern: re.Pattern[str]) -> int | None:
 
 
 def python_files(snap: Snapshot, include_tests: bool = True) -> list[str]:
-    files = [f for f in snap.glob("**/*.py") if f not in set(snap.glob(*NOT_PROJECT_CODE))]
+    """The project's own Python files (vendored and environment folders left out)."""
+    vendored = set(snap.glob(*NOT_PROJECT_CODE))
+    files = [f for f in snap.glob("**/*.py") if f not in vendored]
     if not include_tests:
         files = [f for f in files if not is_test_path(f)]
     return files
 
 
-_TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_test\.py$|(^|/)conftest\.py$")
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_test\.py$|(^|/)conftest\.py$")
 
 
 def is_test_path(path: str) -> bool:
