@@ -54,7 +54,8 @@ def all_checks() -> tuple[list[ModuleType], list[CheckError]]:
         try:
             module = ep.load()
         except Exception as exc:
-            errors.append(CheckError(ep.name, f"could not load plugin: {type(exc).__name__}: {exc}"))
+            message = f"could not load plugin: {type(exc).__name__}: {exc}"
+            errors.append(CheckError(ep.name, message))
             continue
         if not isinstance(getattr(module, "FACTS", None), Mapping) or not callable(
                 getattr(module, "collect", None)):
@@ -131,9 +132,17 @@ def answer(statement: Statement, facts: Mapping[str, Fact]) -> Answer:
         return result("no", "the repository shows it does not hold", statement.no_when)
     if yes and no is False:
         return result("yes", "the repository shows it holds", statement.yes_when)
-    unknown = [c for c, v in ((statement.no_when, no), (statement.yes_when, yes)) if c and v is None]
+    if yes:
+        # Counter-evidence that could not be observed is not counter-evidence: say what was not
+        # seen, and let the observed support decide.
+        return result("yes", "the repository shows it holds; no counter-evidence was observed "
+                      "(could not observe: " + _unknowns(statement.no_when, facts) + ")",
+                      statement.yes_when)
+    pairs = ((statement.no_when, no), (statement.yes_when, yes))
+    unknown = [c for c, v in pairs if c and v is None]
     if unknown:
-        reason = "cannot observe enough to decide: " + "; ".join(_unknowns(c, facts) for c in unknown)
+        reason = "cannot observe enough to decide: " + "; ".join(
+            _unknowns(c, facts) for c in unknown)
         return result("manual", reason, statement.yes_when, *_ids(statement.no_when, facts),
                       *statement.related_facts)
     return result("manual", "the evidence does not decide it; a person must confirm",
@@ -152,7 +161,8 @@ def combine_parts(statement: Statement, parts: Sequence[Answer]) -> Answer:
         return Answer(statement, "no", "auto", f"a part does not hold ({listing})", evidence, ids)
     if all(s == "n/a" for s in statuses):
         return Answer(statement, "n/a", "auto", f"no part applies ({listing})", evidence, ids)
-    return Answer(statement, "manual", "auto", f"some parts need a person ({listing})", evidence, ids)
+    return Answer(statement, "manual", "auto", f"some parts need a person ({listing})", evidence,
+                  ids)
 
 
 def _ids(cond: object | None, facts: Mapping[str, Fact]) -> list[str]:
