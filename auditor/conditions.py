@@ -106,7 +106,7 @@ def deciding_facts(cond: Any, facts: Mapping[str, Fact]) -> list[str]:
     key = "all" if "all" in cond else "any"
     value = evaluate(cond, facts)
     members = cond[key]
-    decisive = False if key == "all" else True
+    decisive = key != "all"
     if value is decisive:
         members = [m for m in members if evaluate(m, facts) is decisive]
     elif value is None:

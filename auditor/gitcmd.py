@@ -153,7 +153,8 @@ class Git:
 
 class GitError(Exception):
     def __init__(self, command: str, stderr: str) -> None:
-        super().__init__(f"git {command} failed: {stderr.splitlines()[-1] if stderr else 'no output'}")
+        last = stderr.splitlines()[-1] if stderr else "no output"
+        super().__init__(f"git {command} failed: {last}")
         self.stderr = stderr
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 # A fact's value. None means the repository could not be observed well enough to tell
 # ("cannot observe"), which is never the same as False ("looked, and did not find").
-FactValue = Union[bool, int, float, str, tuple[str, ...], None]
+FactValue = bool | int | float | str | tuple[str, ...] | None
 
 Status = Literal["yes", "no", "n/a", "manual"]
 Decidable = Literal["auto", "assisted", "manual"]

@@ -63,16 +63,16 @@ def main() -> None:
     args = parser.parse_args()
     repo = args.repo.resolve()
     git = ["git", "-C", str(repo)]
-    commits = subprocess.run(git + ["rev-list", "--first-parent", "--count", "HEAD"],
+    commits = subprocess.run([*git, "rev-list", "--first-parent", "--count", "HEAD"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    files = subprocess.run(git + ["ls-tree", "-r", "--name-only", "HEAD"], capture_output=True,
+    files = subprocess.run([*git, "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True,
                            text=True, check=True).stdout.count("\n")
     if not shutil.which("mlops-audit"):
         sys.exit("install the auditor first: pip install .")
     audit_cmd = ["mlops-audit", "audit", str(repo), "--format", "json"]
 
-    log_s, log_mb = best(git + ["log", "--first-parent", "--name-status", "HEAD"], args.runs)
-    tree_s, _ = best(git + ["ls-tree", "-r", "HEAD"], args.runs)
+    log_s, log_mb = best([*git, "log", "--first-parent", "--name-status", "HEAD"], args.runs)
+    tree_s, _ = best([*git, "ls-tree", "-r", "HEAD"], args.runs)
     audit_s, audit_mb = best(audit_cmd, args.runs)
     floor = log_s + tree_s
     print(f"repository: {repo.name}: {commits} first-parent commits, {files} files at HEAD")

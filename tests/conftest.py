@@ -1,4 +1,4 @@
-"""Shared test helpers: a snapshot from inline files, and real git repositories built at test time."""
+"""Shared test helpers: a snapshot of inline files (git repositories: tests/gitrepo.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from mlops_auditor.snapshot import Snapshot, open_snapshot
 
 MakeSnapshot = Callable[[dict[str, str]], Snapshot]

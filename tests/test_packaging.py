@@ -30,7 +30,7 @@ def test_wheel_ships_one_top_level_package_and_audits(tmp_path: Path) -> None:
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
                     str(wheel)], check=True, capture_output=True)
-    probe = subprocess.run([str(py), "-c", "import mlops_auditor, sys; print(mlops_auditor.__file__)"],
+    probe = subprocess.run([str(py), "-c", "import mlops_auditor; print(mlops_auditor.__file__)"],
                            capture_output=True, text=True, check=True, cwd=tmp_path)
     assert str(env_dir) in probe.stdout
     target = tmp_path / "project"
