@@ -1,0 +1,2282 @@
+"""CI/CD configuration: which jobs run tests, configuration checks, deployments and load tests, and
+on which events (pull requests, merges to the default branch, tags, schedules, by hand)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
+
+from mlops_auditor.checks import common, iac
+from mlops_auditor.model import Evidence, Fact
+from mlops_auditor.snapshot import Snapshot, matching
+
+FACTS = {
+    "ci.present": "CI configuration with at least one job (GitHub Actions, GitLab CI, Azure "
+                  "Pipelines, Jenkins, CircleCI, Bitbucket Pipelines)",
+    "ci.systems": "the CI systems whose configuration defines jobs",
+    "ci.pr_tests": "a job triggered by pull/merge requests runs automated tests whose failure "
+                   "fails the job (`|| true`, continue-on-error, allow_failure, unguarded pipes "
+                   "do not count)",
+    "ci.pr_config_validation": "a job triggered by pull/merge requests validates configuration "
+                               "or IaC (terraform validate/fmt -check/plan, tflint, checkov, "
+                               "cfn-lint, bicep build, kubeconform, bundle validate, yamllint, "
+                               "check-jsonschema, actionlint, trivy config, pre-commit run)",
+    "ci.pr_skips_iac": "pull-request validation is path-filtered so that no IaC file ever "
+                       "triggers it (False when there is no IaC or a filter covers it)",
+    "ci.deploy_on_merge": "a job triggered by a push/merge to the default branch or by a release "
+                          "tag deploys something (model, app or infrastructure) without a "
+                          "manual start",
+    "ci.iac_apply_on_merge": "a job triggered by a push/merge to the default branch applies IaC "
+                             "(terraform apply, bundle deploy, cdk/sam deploy, pulumi up, helm "
+                             "upgrade/install, kubectl apply, az deployment, cloudformation "
+                             "deploy)",
+    "ci.deploy_manual_only": "deploy steps exist but only run when started by hand "
+                             "(workflow_dispatch, when: manual, no automatic trigger)",
+    "ci.iac_apply_on_pr": "infrastructure is applied from pull-request or feature-branch jobs, "
+                          "before review",
+    "ci.multi_env_deploy": "the same deploy commands deploy two or more environments (a matrix, "
+                           "a parametrised target, one template or reusable workflow per stage)",
+    "ci.scheduled": "jobs run on a schedule (cron); the evidence names what they run",
+    "ci.load_tests": "CI runs load tests (locust, k6, jmeter, gatling, vegeta, artillery)",
+    "ci.unparseable": "CI files that could not be parsed",
+}
+
+SYSTEMS = {"github-actions": "GitHub Actions", "gitlab-ci": "GitLab CI",
+           "azure-pipelines": "Azure Pipelines", "jenkins": "Jenkins", "circleci": "CircleCI",
+           "bitbucket-pipelines": "Bitbucket Pipelines"}
+DEPLOYS = frozenset({"deploy", "deploy_iac"})
+FEATURE = "feature-x"  # a sample feature branch name: what a pull request's branch is called
+TAG = "v1.2.3"  # a sample release tag
+MAX_DEPTH = 8  # nesting of includes, templates, reusable workflows
+
+
+# -- the model: runs (what starts a job) and commands (what a job runs) ---------------------
+
+class _Unknown:
+    """A value the repository does not tell (a variable set in the CI system, a secret)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+Val = str | bool | None | _Unknown
+
+
+@dataclass(frozen=True)
+class PathFilter:
+    """Paths a trigger is limited to (GitHub ``paths``/``paths-ignore``, GitLab ``changes``,
+    Azure ``paths: include/exclude``). GitHub's ``!pattern`` negations are applied in order."""
+
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = []
+        if self.include is not None:
+            parts.append("paths " + ", ".join(self.include[:6]))
+        if self.exclude:
+            parts.append("ignoring " + ", ".join(self.exclude[:6]))
+        return "; ".join(parts) or "any path"
+
+    def triggered_by(self, path: str) -> bool:
+        if self.include is not None:
+            hit = False
+            for pattern in self.include:
+                negated = pattern.startswith("!")
+                if _path_matches(pattern[1:] if negated else pattern, path):
+                    hit = not negated
+            if not hit:
+                return False
+        return not any(_path_matches(p, path) for p in self.exclude)
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """Does a CI path filter match PATH? Lenient on purpose: a pattern with variables, a folder
+    (``infra/``) or a bare prefix (Azure's ``infra``) matches what it could match."""
+    pattern = pattern.strip().lstrip("/")
+    if not pattern or "$" in pattern:
+        return True
+    if pattern.endswith("/"):
+        pattern += "**"
+    if not any(c in pattern for c in "*?["):
+        return path == pattern or path.startswith(pattern.rstrip("/") + "/")
+    return bool(matching([path], pattern))
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One way a pipeline gets started, with sample values of the CI system's variables for it.
+
+    ``kind``: ``pr`` (a pull/merge request, or a push to any feature branch), ``merge`` (a push
+    to the default branch), ``tag`` (a release tag or release), ``schedule``, ``manual`` (started
+    by hand) or ``other``. Runs compare by identity, so a job's runs can be intersected with the
+    runs of the jobs it needs.
+    """
+
+    kind: str
+    detail: str
+    path: str
+    line: int | None
+    values: Mapping[str, Val] = field(default_factory=dict)
+    paths: PathFilter | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line of a job (or a deploying action/task), with the runs that start it."""
+
+    system: str
+    path: str
+    line: int | None
+    text: str
+    job: str
+    runs: tuple[Run, ...]
+    classes: frozenset[str]
+    soft: str | None = None  # why its failure cannot fail the job
+    envs: frozenset[str] = frozenset()
+    env_param: bool = False  # the command itself is run for each of several environments
+
+    @property
+    def kinds(self) -> set[str]:
+        return {run.kind for run in self.runs}
+
+
+@dataclass(frozen=True)
+class JobCtx:
+    """What the commands of one job share."""
+
+    system: str
+    path: str  # the file the commands are written in
+    lines: list[str]
+    label: str
+    line: int | None
+    runs: tuple[Run, ...]
+    soft: str | None = None
+    envs: frozenset[str] = frozenset()
+    env_param: bool = False
+    values: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Scan:
+    """Everything read from the CI configuration of a snapshot."""
+
+    jobs: dict[str, list[Evidence]] = field(default_factory=dict)  # system -> its jobs
+    files: list[str] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    unparseable: dict[str, Evidence] = field(default_factory=dict)
+    notes: list[Evidence] = field(default_factory=list)
+
+    def job(self, system: str, path: str, line: int | None, name: str) -> None:
+        self.jobs.setdefault(system, []).append(common.at(path, line, f"job {name}"))
+
+    def note(self, path: str, line: int | None, detail: str) -> None:
+        self.notes.append(common.at(path, line, detail))
+
+
+# -- catalogue and classification -----------------------------------------------------------
+
+@cache
+def _cat() -> dict[str, Any]:
+    return common.catalogue("ci")
+
+
+@cache
+def _regex(key: str) -> re.Pattern[str]:
+    return re.compile(_cat()[key])
+
+
+@cache
+def _class_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    classes: dict[str, list[str]] = _cat()["classes"]
+    return tuple((name, re.compile(p)) for name, patterns in classes.items() for p in patterns)
+
+
+@cache
+def _not_a_run() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in _cat()["not_a_run"])
+
+
+@cache
+def _env_words() -> dict[str, str]:
+    groups: dict[str, list[str]] = _cat()["environments"]
+    return {word: canonical for canonical, words in groups.items() for word in words}
+
+
+def split_shell(text: str) -> list[tuple[str, str]]:
+    """A shell line's simple commands, each with the operator after it (``&&``, ``||``, ``;``,
+    ``|`` or ``""``); quoted text is not split."""
+    parts: list[tuple[str, str]] = []
+    buf: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            buf.append(char)
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+            buf.append(char)
+        elif char == "\\" and i + 1 < len(text):
+            buf.append(text[i : i + 2])
+            i += 1
+        elif text.startswith(("&&", "||"), i):
+            parts.append(("".join(buf).strip(), text[i : i + 2]))
+            buf = []
+            i += 1
+        elif char in ";|":
+            parts.append(("".join(buf).strip(), char))
+            buf = []
+        else:
+            buf.append(char)
+        i += 1
+    parts.append(("".join(buf).strip(), ""))
+    return parts
+
+
+def _segment_classes(segment: str) -> set[str]:
+    if not segment or any(p.search(segment) for p in _not_a_run()):
+        return set()
+    return {name for name, pattern in _class_patterns() if pattern.search(segment)}
+
+
+def classify(text: str) -> frozenset[str]:
+    """Classes of one command line: test, validate, deploy_iac, deploy, load, publish.
+
+    Installing, printing or asking a tool for its version is not running it; a deployment
+    command that only previews (``--dry-run``, ``what-if``) validates.
+    """
+    found: set[str] = set()
+    for segment, _ in split_shell(text):
+        found |= _segment_classes(segment)
+    if found & DEPLOYS and _regex("dry_run").search(text):
+        found = (found - DEPLOYS) | {"validate"}
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class ShellLine:
+    offset: int  # index of its first line in the script
+    text: str  # the logical line (continuations joined)
+    first: str  # its first physical line, to find it in the file
+    errexit: bool
+    pipefail: bool
+    last: bool
+
+
+_HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
+
+
+def shell_lines(script: str, errexit: bool, pipefail: bool) -> list[ShellLine]:
+    """The logical command lines of a script: comments, blank lines and here-document bodies
+    skipped, ``\\`` continuations joined, ``set -e``/``set +e``/``set -o pipefail`` followed."""
+    raw = script.split("\n")
+    logical: list[tuple[int, str, str]] = []
+    heredoc: str | None = None
+    i = 0
+    while i < len(raw):
+        stripped = raw[i].strip()
+        if heredoc is not None:
+            heredoc = None if stripped == heredoc else heredoc
+            i += 1
+            continue
+        if not stripped or stripped.startswith("#"):
+            i += 1
+            continue
+        start, text = i, stripped
+        while text.endswith("\\") and i + 1 < len(raw):
+            i += 1
+            text = text[:-1].rstrip() + " " + raw[i].strip()
+        match = _HEREDOC.search(text)
+        heredoc = match.group(1) if match else None
+        logical.append((start, text, stripped))
+        i += 1
+    result = []
+    for number, (start, text, first) in enumerate(logical):
+        errexit, pipefail = _set_flags(text, errexit, pipefail)
+        result.append(ShellLine(start, text, first, errexit, pipefail,
+                                number == len(logical) - 1))
+    return result
+
+
+def _set_flags(text: str, errexit: bool, pipefail: bool) -> tuple[bool, bool]:
+    """Shell options after a ``set`` line (``set -euo pipefail``, ``set +e``)."""
+    if not re.match(r"set\s", text):
+        return errexit, pipefail
+    words = text.split()[1:]
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in ("-o", "+o"):
+            if following == "errexit":
+                errexit = word == "-o"
+            elif following == "pipefail":
+                pipefail = word == "-o"
+        elif re.fullmatch(r"[-+][a-zA-Z]+", word):
+            if "e" in word:
+                errexit = word[0] == "-"
+            if word.endswith("o") and following == "pipefail":
+                pipefail = word[0] == "-"
+    return errexit, pipefail
+
+
+def soft_reason(line: ShellLine) -> str | None:
+    """Why a failure of this command line cannot fail its job, or None.
+
+    ``|| true`` (or ``|| echo``, ``|| exit 0``), a final ``; true``, flags such as
+    ``--exit-zero``, a pipe without ``set -o pipefail`` after the command, and a command that is
+    not the last line of a script running without ``set -e``.
+    """
+    parts = split_shell(line.text)
+    for i, (segment, operator) in enumerate(parts):
+        if not _segment_classes(segment):
+            continue
+        flag = _regex("soft_flags").search(segment)
+        if flag:
+            return f"`{flag.group(0).strip()}` keeps a failure from failing the job"
+        following = parts[i + 1][0] if i + 1 < len(parts) else ""
+        if operator == "||" and _regex("masking").search(following):
+            return f"`|| {following}` swallows its failure"
+        if operator == ";" and i + 2 == len(parts) and _regex("masking").search(following):
+            return f"`; {following}` ends the line with success"
+        if operator == "|" and not line.pipefail:
+            return ("its output is piped (`| ...`) without `set -o pipefail`, so the last "
+                    "command of the pipe decides")
+    if not line.errexit and not line.last:
+        return ("not the last command of a script that runs without `set -e`, so its failure "
+                "does not fail the step")
+    return None
+
+
+# -- expressions: GitHub `if:`, GitLab `rules: if:`, Azure `condition:` ---------------------
+
+Node = tuple[Any, ...]
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<string>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")
+  | (?P<op>&&|\|\||==|!=|=~|!~|<=|>=|[()!,<>\[\]])
+  | (?P<number>\d+(?:\.\d+)?\b)
+  | (?P<name>\$?\{?[A-Za-z_][\w.\-*]*\}?)
+""", re.X)
+_REGEX_LITERAL = re.compile(r"/((?:[^/\\]|\\.)*)/([a-z]*)")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """Tokens of a condition; a GitLab ``/regex/`` is read only after ``=~`` or ``!~``."""
+    tokens: list[tuple[str, str]] = []
+    i = 0
+    while i < len(text):
+        if tokens and tokens[-1] in (("op", "=~"), ("op", "!~")):
+            start = i
+            while start < len(text) and text[start].isspace():
+                start += 1
+            regex = _REGEX_LITERAL.match(text, start)
+            if regex:
+                tokens.append(("regex", regex.group(0)))
+                i = regex.end()
+                continue
+        match = _TOKEN.match(text, i)
+        if not match:
+            raise ValueError(f"unexpected {text[i]!r}")
+        kind = match.lastgroup or ""
+        if kind != "space":
+            tokens.append((kind, match.group(0)))
+        i = match.end()
+    return tokens
+
+
+def parse_expression(text: str) -> Node | None:
+    """Parse a CI condition into a small tree; None when it is not understood (then it is
+    treated as "may be true"). Wrappers ``${{ }}`` and ``$[ ]`` are removed."""
+    text = text.strip()
+    for start, end in (("${{", "}}"), ("$[", "]")):
+        if text.startswith(start) and text.endswith(end):
+            text = text[len(start) : -len(end)].strip()
+    if not text or len(text) > 2000:
+        return None
+    try:
+        tokens = _tokens(text)
+        node, pos = _parse_or(tokens, 0)
+    except (ValueError, IndexError, RecursionError):
+        return None
+    return node if pos == len(tokens) else None
+
+
+def _parse_or(tokens: list[tuple[str, str]], pos: int) -> tuple[Node, int]:
+    left, pos = _parse_and(tokens, pos)
+    while pos < len(tokens) and tokens[pos] == ("op", "||"):
+        right, pos = _parse_and(tokens, pos + 1)
+        left = ("or", left, right)
+    return left, pos
+
+
+def _parse_and(tokens: list[tuple[str, str]], pos: int) -> tuple[Node, int]:
+    left, pos = _parse_unary(tokens, pos)
+    while pos < len(tokens) and tokens[pos] == ("op", "&&"):
+        right, pos = _parse_unary(tokens, pos + 1)
+        left = ("and", left, right)
+    return left, pos
+
+
+def _parse_unary(tokens: list[tuple[str, str]], pos: int) -> tuple[Node, int]:
+    if tokens[pos] == ("op", "!"):
+        node, pos = _parse_unary(tokens, pos + 1)
+        return ("not", node), pos
+    left, pos = _parse_primary(tokens, pos)
+    if pos < len(tokens) and tokens[pos][0] == "op" and tokens[pos][1] in (
+            "==", "!=", "=~", "!~", "<", ">", "<=", ">="):
+        right, after = _parse_primary(tokens, pos + 1)
+        return ("cmp", tokens[pos][1], left, right), after
+    return left, pos
+
+
+def _parse_primary(tokens: list[tuple[str, str]], pos: int) -> tuple[Node, int]:
+    """A parenthesised expression, a literal, a function call or a variable
+    (``variables['Build.Reason']`` is read as ``variables.Build.Reason``)."""
+    kind, text = tokens[pos]
+    if (kind, text) == ("op", "("):
+        node, pos = _parse_or(tokens, pos + 1)
+        if tokens[pos] != ("op", ")"):
+            raise ValueError("missing )")
+        return node, pos + 1
+    if kind == "string":
+        inner = text[1:-1]
+        return ("lit", inner.replace("''", "'") if text[0] == "'" else inner), pos + 1
+    if kind in ("number", "regex"):
+        return ("lit", text), pos + 1
+    if kind != "name":
+        raise ValueError(f"unexpected {text}")
+    if pos + 1 < len(tokens) and tokens[pos + 1] == ("op", "("):
+        args: list[Node] = []
+        pos += 2
+        while tokens[pos] != ("op", ")"):
+            arg, pos = _parse_or(tokens, pos)
+            args.append(arg)
+            if tokens[pos] == ("op", ","):
+                pos += 1
+        return ("call", text.lower(), args), pos + 1
+    name = text
+    while pos + 3 < len(tokens) and tokens[pos + 1] == ("op", "[") and tokens[pos + 3] == (
+            "op", "]"):
+        name += "." + tokens[pos + 2][1].strip("'\"")
+        pos += 3
+    lowered = name.lower()
+    if lowered in ("true", "false"):
+        return ("lit", lowered == "true"), pos + 1
+    if lowered == "null":
+        return ("lit", None), pos + 1
+    return ("var", name), pos + 1
+
+
+def truth(value: Val) -> bool | None:
+    """Truthiness of a value; None when unknown."""
+    if isinstance(value, _Unknown):
+        return None
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    return value != ""
+
+
+def _logic(kind: str, values: Sequence[Val]) -> Val:
+    """Three-valued and/or: a decisive operand wins, else an unknown one makes it unknown."""
+    truths = [truth(v) for v in values]
+    decisive = kind == "or"
+    if decisive in truths:
+        return decisive
+    return UNKNOWN if None in truths else not decisive
+
+
+def _equal(a: Val, b: Val) -> Val:
+    if isinstance(a, _Unknown) or isinstance(b, _Unknown):
+        return UNKNOWN
+    if a is None or b is None:
+        return a in (None, "") and b in (None, "")
+    return str(a).casefold() == str(b).casefold()
+
+
+def _regex_search(pattern: Val, value: Val) -> Val:
+    if isinstance(pattern, _Unknown) or isinstance(value, _Unknown):
+        return UNKNOWN
+    literal = _REGEX_LITERAL.fullmatch(str(pattern or ""))
+    if literal is None or value is None:
+        return False if value is None else UNKNOWN
+    try:
+        flags = re.IGNORECASE if "i" in literal.group(2) else 0
+        return re.search(literal.group(1), str(value), flags) is not None
+    except re.error:
+        return UNKNOWN
+
+
+def _call(name: str, args: list[Val]) -> Val:
+    """The functions of GitHub expressions and Azure conditions the check understands;
+    status functions: success/always are true, failure/cancelled are not a normal run."""
+    if name in ("and", "or"):
+        return _logic(name, args)
+    if name == "not" and args:
+        value = truth(args[0])
+        return UNKNOWN if value is None else not value
+    if name in ("eq", "ne") and len(args) >= 2:
+        equal = _equal(args[0], args[1])
+        return equal if name == "eq" or isinstance(equal, _Unknown) else not equal
+    if name in ("in", "notin") and args:
+        found = _logic("or", [_equal(args[0], other) for other in args[1:]])
+        return found if name == "in" or isinstance(found, _Unknown) else not found
+    if name in ("startswith", "endswith", "contains") and len(args) >= 2:
+        if any(isinstance(a, _Unknown) for a in args[:2]):
+            return UNKNOWN
+        text, part = str(args[0] or "").lower(), str(args[1] or "").lower()
+        return {"startswith": text.startswith, "endswith": text.endswith,
+                "contains": text.__contains__}[name](part)
+    if name in ("success", "succeeded", "always", "succeededorfailed"):
+        return True
+    if name in ("failure", "failed", "cancelled", "canceled"):
+        return False
+    return UNKNOWN
+
+
+def evaluate(node: Node, look: Callable[[str], Val]) -> Val:
+    """Value of a parsed condition for one run; ``look`` gives the run's variables."""
+    kind = node[0]
+    if kind == "lit":
+        value: Val = node[1]
+        return value
+    if kind == "var":
+        return look(node[1])
+    if kind == "not":
+        inner = truth(evaluate(node[1], look))
+        return UNKNOWN if inner is None else not inner
+    if kind in ("and", "or"):
+        return _logic(kind, [evaluate(node[1], look), evaluate(node[2], look)])
+    if kind == "cmp":
+        left, right = evaluate(node[2], look), evaluate(node[3], look)
+        if node[1] in ("==", "!="):
+            equal = _equal(left, right)
+            return equal if node[1] == "==" or isinstance(equal, _Unknown) else not equal
+        if node[1] in ("=~", "!~"):
+            found = _regex_search(right, left)
+            return found if node[1] == "=~" or isinstance(found, _Unknown) else not found
+        return UNKNOWN
+    if kind == "call":
+        return _call(node[1], [evaluate(arg, look) for arg in node[2]])
+    return UNKNOWN
+
+
+Lookup = Callable[[Run], Callable[[str], Val]]
+
+
+def narrow(runs: Iterable[Run], condition: Any, lookup: Lookup) -> tuple[Run, ...]:
+    """The runs for which CONDITION may be true (a condition not understood keeps them all)."""
+    runs = tuple(runs)
+    if condition is None:
+        return runs
+    if isinstance(condition, bool):
+        return runs if condition else ()
+    node = parse_expression(str(condition))
+    if node is None:
+        return runs
+    return tuple(r for r in runs if truth(evaluate(node, lookup(r))) is not False)
+
+
+def _skips_with_needs(condition: Any) -> bool:
+    """A job runs only when the jobs it needs ran, unless its condition says otherwise."""
+    return not re.search(r"\b(always|failure|cancelled|canceled|failed|succeededOrFailed)\s*\(",
+                         str(condition or ""))
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _search_order(start: int | None, count: int) -> list[int]:
+    """Line indexes from line START (1-based) to the end, then from the top."""
+    begin = min(max((start or 1) - 1, 0), count)
+    return list(range(begin, count)) + list(range(begin))
+
+
+def _find(lines: list[str], needle: str, start: int | None = None) -> int | None:
+    """1-based number of the first line holding NEEDLE (its first 60 characters), searching
+    from line START (1-based) on, then from the top."""
+    needle = needle.strip()
+    order = _search_order(start, len(lines))
+    # A shorter prefix finds lines whose text was substituted (template parameters).
+    for size in (60, 24):
+        if len(needle[:size]) >= min(len(needle), 8):
+            for index in order:
+                if needle[:size] in lines[index]:
+                    return index + 1
+    return None
+
+
+def _find_key(lines: list[str], key: str, start: int | None = None) -> int | None:
+    """Line of a YAML mapping key (``key:``) or list entry (``- job: key``)."""
+    pattern = re.compile(rf"""^\s*(-\s*)?(\w+:\s*)?['"]?{re.escape(key)}['"]?\s*:?\s*(#.*)?$""")
+    for index in _search_order(start, len(lines)):
+        if pattern.match(lines[index]):
+            return index + 1
+    return _find(lines, key, start)
+
+
+def _default_branch(text: str) -> str:
+    """The default branch's name as the file uses it: the first of main/master/trunk it
+    mentions."""
+    for name in _cat()["default_branches"]:
+        if re.search(rf"\b{re.escape(name)}\b", text):
+            return str(name)
+    return str(_cat()["default_branches"][0])
+
+
+def _glob_matches(pattern: str, name: str) -> bool:
+    """Branch/tag glob (``*`` stays within a path segment, ``**`` crosses them)."""
+    pattern = re.sub(r"^refs/(heads|tags)/", "", pattern.strip())
+    regex = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            regex += ".*"
+            i += 2
+            continue
+        regex += {"*": "[^/]*", "?": "."}.get(pattern[i], re.escape(pattern[i]))
+        i += 1
+    return re.fullmatch(regex, name) is not None
+
+
+def _branch_allowed(name: str, include: Any, exclude: Any) -> bool:
+    """GitHub/Azure branch filters: ordered ``!`` negations in include, or an exclude list."""
+    if include is not None:
+        allowed = False
+        for pattern in (str(p) for p in _as_list(include)):
+            negated = pattern.startswith("!")
+            if _glob_matches(pattern[1:] if negated else pattern, name):
+                allowed = not negated
+        if not allowed:
+            return False
+    return not any(_glob_matches(str(p), name) for p in _as_list(exclude))
+
+
+def _files(snap: Snapshot, system: str) -> list[str]:
+    skip = set(snap.glob(*_cat()["skip"]))
+    return [p for p in snap.glob(*_cat()["files"][system]) if p not in skip]
+
+
+def _load_yaml(snap: Snapshot, scan: Scan, path: str) -> Any:
+    """A CI file's YAML, or None (recorded as unparseable) when it cannot be read."""
+    if path not in scan.files:
+        scan.files.append(path)
+    parsed = snap.yaml(path)
+    if not parsed.ok:
+        where = re.search(r"at line (\d+)", parsed.error or "")
+        scan.unparseable[path] = Evidence(detail=f"unparseable: {parsed.error}", path=path,
+                                          line=int(where.group(1)) if where else None)
+        return None
+    return parsed.value
+
+
+def env_names(text: str) -> set[str]:
+    """Environments named inside TEXT ("deploy-prod" -> prod, "ml_staging" -> staging)."""
+    lowered = text.lower().replace("pre-prod", "preprod").replace("non-prod", "nonprod")
+    words = _env_words()
+    return {words[w] for w in re.split(r"[^a-z0-9]+", lowered) if w in words}
+
+
+def _env_name(name: str) -> str:
+    found = env_names(name)
+    return found.pop() if len(found) == 1 else name.lower()
+
+
+def _expand(text: str, values: Mapping[str, list[str]]) -> list[str]:
+    """TEXT once per value of the matrix entries / inputs / parameters / variables it uses."""
+    results = [text]
+    for key, options in values.items():
+        ref = re.compile(rf"\$\{{\{{\s*(matrix|inputs|parameters)\.{re.escape(key)}\s*\}}\}}"
+                         rf"|\$\{{?{re.escape(key)}\b\}}?|\$\({re.escape(key)}\)")
+        if any(ref.search(r) for r in results) and options:
+            results = [ref.sub(option, r) for r in results for option in options][:20]
+    return results
+
+
+def _job_envs(environment: Any, values: Mapping[str, list[str]]) -> tuple[frozenset[str], bool]:
+    """Environments a job deploys to from its ``environment:`` (name or {name}), expanded over
+    the matrix / inputs it refers to; True when that gives several."""
+    name = environment.get("name") if isinstance(environment, dict) else environment
+    if not _scalar(name) or not str(name).strip():
+        return frozenset(), False
+    expanded = {_env_name(n) for n in _expand(str(name), values) if "$" not in n}
+    return frozenset(expanded), len(expanded) > 1
+
+
+def _command_envs(text: str, ctx: JobCtx) -> tuple[frozenset[str], bool]:
+    """Environments one command deploys to: the values of an environment-like matrix entry,
+    input, parameter or variable it uses; else its job's environment; else environment words
+    in the command, then in the job's name."""
+    env_key = _regex("env_keys")
+    used: set[str] = set()
+    for key, options in ctx.values.items():
+        expanded = _expand(text, {key: options})
+        if expanded != [text] and (env_key.search(key) or any(env_names(o) for o in options)):
+            used |= {_env_name(o) for o in options}
+    if used:
+        return frozenset(used), len(used) > 1
+    if ctx.envs:
+        return ctx.envs, ctx.env_param
+    named = env_names(text) or env_names(ctx.label.split(" (called by")[0])
+    return frozenset(named), False
+
+
+def _add(scan: Scan, ctx: JobCtx, text: str, *, line: int | None = None,
+         classes: frozenset[str] | None = None, soft: str | None = None) -> None:
+    envs, param = _command_envs(text, ctx)
+    scan.commands.append(Command(
+        ctx.system, ctx.path, line or ctx.line, text, ctx.label, ctx.runs,
+        classify(text) if classes is None else classes, soft or ctx.soft, envs, param))
+
+
+def _add_script(scan: Scan, ctx: JobCtx, script: str, errexit: bool, pipefail: bool,
+                soft: str | None = None) -> None:
+    """Each command line of a script, found in the file from the job's line on."""
+    cursor = ctx.line
+    for line in shell_lines(script, errexit, pipefail):
+        number = _find(ctx.lines, line.first, cursor)
+        cursor = number or cursor
+        classes = classify(line.text)
+        reason = soft or ctx.soft or (soft_reason(line) if classes else None)
+        _add(scan, ctx, line.text, line=number, classes=classes, soft=reason)
+
+
+class _Inputs(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _add_action(scan: Scan, ctx: JobCtx, section: str, name: str, shown: str,
+                inputs: Any) -> None:
+    """A GitHub action / Azure task / Bitbucket pipe: classified from the catalogue by name,
+    optionally by one input (trivy's scan-type), or by the command/script its inputs hold."""
+    inputs = inputs if isinstance(inputs, dict) else {}
+    actions: dict[str, dict[str, Any]] = _cat()[section]
+    key = name.lower().split("@")[0].rstrip("/")
+    spec = actions.get(key) or actions.get("/".join(key.split("/")[:2])) or {}
+    line = _find(ctx.lines, shown, ctx.line)
+    soft = next((f"{k}: true" for k in ("soft_fail", "soft-fail", "continue-on-error")
+                 if str(inputs.get(k)).lower() == "true"), None)
+    if "class" in spec:
+        wanted: dict[str, list[Any]] = spec.get("when") or {}
+        ok = all(str(inputs.get(k)).lower() in [str(v).lower() for v in vs]
+                 for k, vs in wanted.items())
+        _add(scan, ctx, shown, line=line,
+             classes=frozenset({spec["class"]}) if ok else frozenset(), soft=soft)
+    elif "command" in spec:
+        command = str(spec["command"]).format_map(
+            _Inputs({str(k): str(v) for k, v in inputs.items()}))
+        _add(scan, ctx, f"{shown} ({command.strip()})", line=line,
+             classes=classify(command), soft=soft)
+    else:
+        _add(scan, ctx, shown, line=line, classes=frozenset(), soft=soft)
+    for input_name in spec.get("script", []):
+        if _scalar(inputs.get(input_name)):
+            _add_script(scan, ctx, str(inputs[input_name]), errexit=True, pipefail=False)
+
+
+# -- GitHub Actions -------------------------------------------------------------------------
+
+def _github_values(event: str, ref: str, default: str, merged: bool = False) -> dict[str, Val]:
+    is_pr = event.startswith("pull_request")
+    ref_name = ref.split("/", 2)[2] if ref.startswith("refs/") else ref
+    return {"github.event_name": event, "github.ref": ref, "github.ref_name": ref_name,
+            "github.ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
+            "github.base_ref": default if is_pr else "",
+            "github.head_ref": FEATURE if is_pr else "",
+            "github.event.pull_request.merged": merged if is_pr else None}
+
+
+def _github_lookup(run: Run) -> Callable[[str], Val]:
+    def look(name: str) -> Val:
+        return run.values.get(name.lower(), UNKNOWN)
+    return look
+
+
+def _github_filter(spec: Any, key: str) -> PathFilter | None:
+    if not isinstance(spec, dict) or (key not in spec and f"{key}-ignore" not in spec):
+        return None
+    include = spec.get(key)
+    return PathFilter(tuple(str(p) for p in _as_list(include)) if include is not None else None,
+                      tuple(str(p) for p in _as_list(spec.get(f"{key}-ignore"))))
+
+
+def github_runs(on: Any, path: str, lines: list[str], default: str) -> list[Run]:
+    """Runs of a workflow's ``on:`` (a string, a list or a mapping of events).
+
+    A push to any branch counts as validating pull requests (their branches are pushed), as a
+    GitLab branch pipeline does; ``pull_request`` closed-only workflows run after the merge.
+    ``workflow_run`` counts as following a merge when its branches include the default branch.
+    """
+    if isinstance(on, str):
+        events: dict[str, Any] = {on: None}
+    elif isinstance(on, list):
+        events = {str(e): None for e in on}
+    elif isinstance(on, dict):
+        events = {str(k): v for k, v in on.items()}
+    else:
+        events = {}
+    runs: list[Run] = []
+    for event, spec in events.items():
+        line = _find_key(lines, event) or _find(lines, event)
+
+        def run(kind: str, detail: str, ref: str, paths: PathFilter | None = None,
+                merged: bool = False, event: str = event, line: int | None = line) -> None:
+            runs.append(Run(kind, detail, path, line,
+                            _github_values(event, ref, default, merged), paths))
+
+        cfg = spec if isinstance(spec, dict) else {}
+        if event in ("pull_request", "pull_request_target"):
+            types = [str(t) for t in _as_list(cfg.get("types"))]
+            if types and set(types) == {"closed"}:
+                run("merge", f"{event} closed (after the merge)", "refs/pull/1/merge",
+                    merged=True)
+            else:
+                ref = f"refs/heads/{default}" if event.endswith("target") else "refs/pull/1/merge"
+                run("pr", event, ref, _github_filter(cfg, "paths"))
+        elif event == "merge_group":
+            run("pr", "merge_group (merge queue)", f"refs/heads/gh-readonly-queue/{default}/pr-1")
+        elif event == "push":
+            _github_push(cfg, default, run)
+        elif event == "release":
+            run("tag", "release", f"refs/tags/{TAG}")
+        elif event == "schedule":
+            for item in _as_list(spec):
+                cron = str(item.get("cron")) if isinstance(item, dict) else "?"
+                run("schedule", f"schedule (cron '{cron}')", f"refs/heads/{default}",
+                    line=_find(lines, cron, line) or line)
+        elif event == "workflow_dispatch":
+            run("manual", "workflow_dispatch (started by hand)", f"refs/heads/{default}")
+        elif event == "workflow_run":
+            if _branch_allowed(default, cfg.get("branches"), cfg.get("branches-ignore")):
+                run("merge", "workflow_run (after another workflow on the default branch)",
+                    f"refs/heads/{default}")
+        elif event != "workflow_call":
+            run("other", event, "")
+    return runs
+
+
+def _github_push(cfg: dict[str, Any], default: str, run: Callable[..., None]) -> None:
+    """Runs of ``on: push`` from its branch and tag filters (no filter: every branch and tag;
+    branch filters only: no tags; tag filters only: no branches)."""
+    has_branches = "branches" in cfg or "branches-ignore" in cfg
+    has_tags = "tags" in cfg or "tags-ignore" in cfg
+    paths = _github_filter(cfg, "paths")
+    if has_branches or not has_tags:
+        include, exclude = cfg.get("branches"), cfg.get("branches-ignore")
+        if _branch_allowed(default, include, exclude):
+            run("merge", f"push to {default}", f"refs/heads/{default}", paths)
+        if _branch_allowed(FEATURE, include, exclude):
+            run("pr", "push to any branch (pull request branches included)",
+                f"refs/heads/{FEATURE}", paths)
+    if (has_tags or not has_branches) and _branch_allowed(TAG, cfg.get("tags"),
+                                                          cfg.get("tags-ignore")):
+        run("tag", "push of a tag", f"refs/tags/{TAG}", paths)
+
+
+def _matrix_values(strategy: Any) -> dict[str, list[str]]:
+    """Values of each matrix key (lists and ``include`` entries; a computed matrix has none)."""
+    matrix = _dig(strategy, "matrix")
+    values: dict[str, list[str]] = {}
+    if not isinstance(matrix, dict):
+        return values
+    for key, options in matrix.items():
+        if key == "include":
+            for entry in _as_list(options):
+                for k, v in (entry.items() if isinstance(entry, dict) else []):
+                    if _scalar(v):
+                        values.setdefault(str(k), []).append(str(v))
+        elif key != "exclude" and isinstance(options, list):
+            values.setdefault(str(key), []).extend(str(o) for o in options if _scalar(o))
+    return {k: list(dict.fromkeys(v)) for k, v in values.items()}
+
+
+def _github_shell(shell: Any) -> tuple[bool, bool]:
+    """(errexit, pipefail) of a run step's shell: the default is ``bash -e``; an explicit
+    ``shell: bash`` adds pipefail; pwsh/cmd/python scripts fail on their last command only."""
+    if not isinstance(shell, str):
+        return True, False
+    words = shell.split()
+    if "{0}" in shell:
+        return "-e" in shell or "errexit" in shell, "pipefail" in shell
+    if words and words[0] == "bash":
+        return True, True
+    if words and words[0] in ("pwsh", "powershell", "cmd", "python"):
+        return False, True
+    return True, False
+
+
+@dataclass(frozen=True)
+class _Caller:
+    runs: tuple[Run, ...]
+    values: Mapping[str, list[str]]
+    label: str
+    path: str
+
+
+def scan_github(snap: Snapshot, scan: Scan) -> None:
+    """GitHub Actions workflows (``.github/workflows/*.yml``)."""
+    for path in _files(snap, "github-actions"):
+        _github_workflow(snap, scan, path, None, ())
+
+
+def _github_workflow(snap: Snapshot, scan: Scan, path: str, caller: _Caller | None,
+                     stack: tuple[str, ...]) -> None:
+    """One workflow: standalone with its own ``on:``, or called (``uses: ./.github/workflows/
+    x.yml``) with the caller job's runs and inputs."""
+    doc = _load_yaml(snap, scan, path)
+    if not isinstance(doc, dict):
+        return
+    lines = snap.lines(path)
+    default = _default_branch("\n".join(lines))
+    if caller is None:
+        runs = tuple(github_runs(doc.get("on", doc.get(True)), path, lines, default))
+        values: Mapping[str, list[str]] = {}
+    else:
+        runs, values = caller.runs, caller.values
+    jobs = doc.get("jobs")
+    if not isinstance(jobs, dict):
+        return
+    shell = _dig(doc, "defaults", "run", "shell")
+    job_runs: dict[str, tuple[Run, ...]] = {}
+    for name in _needs_order(jobs):
+        job = jobs[name]
+        own = narrow(runs, job.get("if"), _github_lookup)
+        if _skips_with_needs(job.get("if")):
+            for need in _as_list(job.get("needs")):
+                if str(need) in job_runs:
+                    own = tuple(r for r in own if r in job_runs[str(need)])
+        job_runs[name] = own
+        line = _find_key(lines, name)
+        label = f"job {name}" + (f" (called by {caller.path}: {caller.label})" if caller else "")
+        if caller is None:
+            scan.job("github-actions", path, line, name)
+        matrix = {**values, **_matrix_values(job.get("strategy"))}
+        if isinstance(job.get("uses"), str):
+            _github_call(snap, scan, path, lines, name, job, own, matrix, stack)
+            continue
+        envs, param = _job_envs(job.get("environment"), matrix)
+        soft = "continue-on-error: true (job)" if job.get("continue-on-error") is True else None
+        ctx = JobCtx("github-actions", path, lines, label, line, own, soft, envs, param, matrix)
+        job_shell = _dig(job, "defaults", "run", "shell") or shell
+        _github_steps(snap, scan, ctx, job.get("steps"), job_shell, 0)
+
+
+def _needs_order(jobs: dict[Any, Any]) -> list[str]:
+    """Job names with every job after the jobs it needs (cycles broken arbitrarily)."""
+    names = [str(n) for n, j in jobs.items() if isinstance(j, dict)]
+    ordered: list[str] = []
+    pending = list(names)
+    for _ in range(len(names) + 1):
+        for name in list(pending):
+            needs = [str(n) for n in _as_list(jobs[name].get("needs"))]
+            if all(n in ordered or n not in names for n in needs):
+                ordered.append(name)
+                pending.remove(name)
+    return ordered + pending
+
+
+def _github_call(snap: Snapshot, scan: Scan, path: str, lines: list[str], name: str,
+                 job: dict[str, Any], runs: tuple[Run, ...], matrix: Mapping[str, list[str]],
+                 stack: tuple[str, ...]) -> None:
+    """A job calling a reusable workflow: a local one is read with this job's runs and inputs;
+    another repository's is reported as unresolved."""
+    target = str(job["uses"])
+    line = _find(lines, target)
+    if not target.startswith("./"):
+        scan.note(path, line, f"job {name} calls a reusable workflow in another repository "
+                              f"({target}); its steps were not read")
+        ctx = JobCtx("github-actions", path, lines, f"job {name}", line, runs)
+        _add_action(scan, ctx, "actions", target, f"uses: {target}", job.get("with"))
+        return
+    callee = posixpath.normpath(target[2:].split("@")[0])
+    if callee in stack or callee == path or len(stack) >= MAX_DEPTH:
+        scan.note(path, line, f"job {name}: reusable workflow {callee} calls itself or nests "
+                              "too deeply; not followed")
+        return
+    if not snap.exists(callee):
+        scan.note(path, line, f"job {name}: reusable workflow {callee} not found")
+        return
+    inputs: dict[str, list[str]] = {}
+    for key, value in (job.get("with") or {}).items() if isinstance(job.get("with"), dict) else []:
+        if _scalar(value):
+            inputs[str(key)] = _expand(str(value), matrix)
+    _github_workflow(snap, scan, callee, _Caller(runs, inputs, f"job {name}", path),
+                     (*stack, path))
+
+
+def _github_steps(snap: Snapshot, scan: Scan, ctx: JobCtx, steps: Any, shell: Any,
+                  depth: int) -> None:
+    """Steps of a job (or of a local composite action): ``run:`` scripts line by line, and
+    ``uses:`` actions from the catalogue."""
+    for step in _as_list(steps):
+        if not isinstance(step, dict):
+            continue
+        runs = narrow(ctx.runs, step.get("if"), _github_lookup)
+        soft = "continue-on-error: true" if step.get("continue-on-error") is True else None
+        step_ctx = replace(ctx, runs=runs, soft=ctx.soft or soft)
+        if _scalar(step.get("run")):
+            errexit, pipefail = _github_shell(step.get("shell") or shell)
+            _add_script(scan, step_ctx, str(step["run"]), errexit, pipefail)
+        uses = step.get("uses")
+        if not isinstance(uses, str):
+            continue
+        if uses.startswith("./") and depth < MAX_DEPTH:
+            _github_local_action(snap, scan, step_ctx, uses, depth)
+        else:
+            _add_action(scan, step_ctx, "actions", uses, f"uses: {uses}", step.get("with"))
+
+
+def _github_local_action(snap: Snapshot, scan: Scan, ctx: JobCtx, uses: str, depth: int) -> None:
+    """A local composite action (``uses: ./.github/actions/x``): its steps run in the job."""
+    folder = posixpath.normpath(uses[2:])
+    path = next((p for p in (f"{folder}/action.yml", f"{folder}/action.yaml") if snap.exists(p)),
+                None)
+    if path is None:
+        scan.note(ctx.path, _find(ctx.lines, uses, ctx.line), f"local action {folder} not found")
+        return
+    doc = _load_yaml(snap, scan, path)
+    if _dig(doc, "runs", "using") != "composite":
+        return
+    lines = snap.lines(path)
+    action_ctx = replace(ctx, path=path, lines=lines, line=_find_key(lines, "steps"))
+    _github_steps(snap, scan, action_ctx, _dig(doc, "runs", "steps"), None, depth + 1)
+
+
+# -- GitLab CI ------------------------------------------------------------------------------
+
+_GITLAB_RESERVED = {"stages", "variables", "default", "include", "workflow", "image", "services",
+                    "cache", "before_script", "after_script", "types", "spec"}
+
+
+def _gitlab_runs(path: str, line: int | None, default: str) -> list[Run]:
+    """The pipelines GitLab can create: merge request, feature branch, default branch, tag,
+    schedule and run by hand (web), each with its predefined variables."""
+    def run(kind: str, detail: str, source: str, branch: str | None, ref: str,
+            tag: str | None, mr: bool) -> Run:
+        values: dict[str, Val] = {
+            "CI_PIPELINE_SOURCE": source, "CI_COMMIT_BRANCH": branch, "CI_COMMIT_REF_NAME": ref,
+            "CI_COMMIT_TAG": tag, "CI_DEFAULT_BRANCH": default, "_mr": "1" if mr else None,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": default if mr else None,
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": FEATURE if mr else None,
+            "CI_OPEN_MERGE_REQUESTS": UNKNOWN if branch == FEATURE else ("1" if mr else None),
+            "CI_COMMIT_REF_PROTECTED": "true" if branch == default or tag else UNKNOWN}
+        return Run(kind, detail, path, line, values)
+
+    return [
+        run("pr", "merge request pipeline", "merge_request_event", None, FEATURE, None, True),
+        run("pr", "branch pipeline of a feature branch", "push", FEATURE, FEATURE, None, False),
+        run("merge", f"push to the default branch ({default})", "push", default, default,
+            None, False),
+        run("tag", "tag pipeline", "push", None, TAG, TAG, False),
+        run("schedule", "scheduled pipeline", "schedule", default, default, None, False),
+        run("manual", "pipeline run by hand (web)", "web", default, default, None, False),
+    ]
+
+
+def _gitlab_lookup(run: Run) -> Callable[[str], Val]:
+    def look(name: str) -> Val:
+        key = name.strip("${}")
+        if key in run.values:
+            return run.values[key]
+        if key.startswith("CI_MERGE_REQUEST_"):
+            return run.values.get("_mr")
+        return UNKNOWN
+    return look
+
+
+def _with_when(run: Run, when: str) -> Run | None:
+    if when in ("never", "on_failure"):
+        return None
+    if when == "manual":
+        return replace(run, kind="manual", detail=f"{run.detail}, started by hand "
+                                                  "(when: manual)")
+    return run
+
+
+def _changes(value: Any) -> list[str] | None:
+    if isinstance(value, dict):
+        value = value.get("paths")
+    return [str(v) for v in _as_list(value)] if value is not None else None
+
+
+def gitlab_rules(rules: list[Any], run: Run, default_when: str) -> Run | None:
+    """Apply ``rules:`` to one pipeline: the first rule whose ``if`` matches decides. A rule
+    with ``changes:`` limits the job to those paths (the next rules still apply when they do
+    not change). A condition that cannot be decided counts as matching, except for ``when:
+    never`` rules."""
+    filtered: list[str] = []
+    whens: list[str] = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            continue
+        condition = rule.get("if")
+        node = parse_expression(str(condition)) if condition is not None else None
+        result = True if condition is None else (
+            truth(evaluate(node, _gitlab_lookup(run))) if node else None)
+        if result is False:
+            continue
+        if rule.get("exists") is not None:
+            result = None
+        when = str(rule.get("when", default_when))
+        if result is None and when == "never":
+            continue
+        changes = _changes(rule.get("changes"))
+        if changes is not None:
+            if when != "never":
+                filtered += changes
+                whens.append(when)
+            continue
+        if when == "never":
+            break
+        return _with_when(run, when)
+    if not filtered:
+        return None
+    limited = replace(run, paths=PathFilter(tuple(filtered)))
+    return _with_when(limited, "manual" if set(whens) == {"manual"} else "on_success")
+
+
+def _gitlab_refs(refs: Any, run: Run) -> bool:
+    """Does one pipeline match ``only``/``except`` refs (keywords, branch names, /regex/)?"""
+    source = run.values.get("CI_PIPELINE_SOURCE")
+    ref = run.values.get("CI_COMMIT_REF_NAME")
+    keywords = {"branches": run.values.get("CI_COMMIT_BRANCH") is not None,
+                "tags": run.values.get("CI_COMMIT_TAG") is not None,
+                "merge_requests": source == "merge_request_event",
+                "schedules": source == "schedule", "web": source == "web",
+                "pushes": source == "push"}
+    for item in (str(r) for r in _as_list(refs)):
+        if item in keywords:
+            hit: Val = keywords[item]
+        elif _REGEX_LITERAL.fullmatch(item):
+            hit = _regex_search(item, ref)
+        else:
+            hit = item == ref and source != "merge_request_event"
+        if hit is True:
+            return True
+    return False
+
+
+def _gitlab_only_except(job: dict[str, Any], run: Run, when: str) -> Run | None:
+    """Legacy ``only:``/``except:`` (refs, variables, changes); without ``only`` a job runs for
+    branches and tags."""
+    only, exclude = job.get("only"), job.get("except")
+    only_refs = only.get("refs") if isinstance(only, dict) else only
+    if not _gitlab_refs(only_refs if only_refs is not None else ["branches", "tags"], run):
+        return None
+    look = _gitlab_lookup(run)
+    if isinstance(only, dict) and only.get("variables") is not None:
+        found = [truth(evaluate(n, look)) if (n := parse_expression(str(v))) else None
+                 for v in _as_list(only.get("variables"))]
+        if found and all(f is False for f in found):
+            return None
+    except_refs = exclude.get("refs") if isinstance(exclude, dict) else exclude
+    if except_refs is not None and _gitlab_refs(except_refs, run):
+        return None
+    include = _changes(only.get("changes")) if isinstance(only, dict) else None
+    ignore = _changes(exclude.get("changes")) if isinstance(exclude, dict) else None
+    if include is not None or ignore:
+        run = replace(run, paths=PathFilter(tuple(include) if include is not None else None,
+                                            tuple(ignore or ())))
+    return _with_when(run, when)
+
+
+def gitlab_job_runs(job: dict[str, Any], runs: Iterable[Run],
+                    config: dict[str, Any]) -> tuple[Run, ...]:
+    """The pipelines a job runs in. A job without ``rules``/``only``/``except`` runs in every
+    pipeline the workflow allows, so it validates merge requests unless ``workflow: rules``
+    exclude both merge request and feature-branch pipelines."""
+    when = str(job.get("when", "on_success"))
+    rules = job.get("rules")
+    result = []
+    for run in runs:
+        if isinstance(rules, list):
+            decided = gitlab_rules(_gitlab_flatten(rules, config), run, when)
+        elif "only" in job or "except" in job:
+            decided = _gitlab_only_except(job, run, when)
+        else:
+            decided = _with_when(run, when)
+        if decided is not None:
+            result.append(decided)
+    return tuple(result)
+
+
+def _gitlab_reference(item: list[Any], config: dict[str, Any]) -> Any:
+    """What a ``!reference [.job, key]`` tag points to (the tag itself is read as a list)."""
+    if len(item) < 2 or not all(isinstance(k, str) for k in item) or item[0] not in config:
+        return None
+    node: Any = config
+    for key in item:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _gitlab_flatten(items: Any, config: dict[str, Any], depth: int = 0) -> list[Any]:
+    """Script lines or rules with nested lists and ``!reference`` tags resolved."""
+    if isinstance(items, str):
+        return [items]
+    result: list[Any] = []
+    for item in _as_list(items):
+        if isinstance(item, list) and depth < MAX_DEPTH:
+            target = _gitlab_reference(item, config)
+            result += _gitlab_flatten(target if target is not None else item, config, depth + 1)
+        elif item is not None:
+            result.append(item)
+    return result
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return override
+
+
+def _gitlab_include_paths(snap: Snapshot, scan: Scan, path: str, include: Any) -> list[str]:
+    """Local files of ``include:`` (a path, ``{local: ...}``, or a list of them; globs
+    allowed). Remote, project, template and component includes are noted as unresolved."""
+    found: list[str] = []
+    lines = snap.lines(path)
+    for item in _as_list(include):
+        if isinstance(item, dict) and "local" not in item:
+            kind = next((k for k in ("remote", "project", "template", "component") if k in item),
+                        "include")
+            target = str(item.get(kind, item))
+            scan.note(path, _find(lines, target), f"unresolved {kind} include: {target} "
+                                                  "(its jobs were not read)")
+            continue
+        target = str(item.get("local") if isinstance(item, dict) else item)
+        if re.match(r"https?://", target):
+            scan.note(path, _find(lines, target), f"unresolved remote include: {target}")
+            continue
+        local = target.lstrip("/")
+        hits = snap.glob(local) if any(c in local for c in "*?") else (
+            [local] if snap.exists(local) else [])
+        if not hits:
+            scan.note(path, _find(lines, target), f"included file {target} not found")
+        found += hits
+    return found
+
+
+def _gitlab_load(snap: Snapshot, scan: Scan, path: str, seen: tuple[str, ...],
+                 origin: dict[str, str]) -> dict[str, Any] | None:
+    """A GitLab CI file merged with its local includes (the including file wins); ORIGIN maps
+    each top-level key to the file that defines it."""
+    doc = _load_yaml(snap, scan, path)
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        return {}
+    merged: dict[str, Any] = {}
+    if len(seen) < MAX_DEPTH:
+        for included in _gitlab_include_paths(snap, scan, path, doc.get("include")):
+            if included in seen or included == path:
+                continue
+            part = _gitlab_load(snap, scan, included, (*seen, path), origin)
+            merged = _deep_merge(merged, part or {})
+    for key in doc:
+        origin[str(key)] = path
+    result: dict[str, Any] = _deep_merge(merged, doc)
+    return result
+
+
+def _gitlab_extends(config: dict[str, Any], name: str, depth: int = 0) -> dict[str, Any]:
+    """A job with the templates it ``extends:`` merged in (the job's own keys win)."""
+    job = config.get(name)
+    if not isinstance(job, dict) or depth > MAX_DEPTH:
+        return {}
+    merged: dict[str, Any] = {}
+    for parent in _as_list(job.get("extends")):
+        merged = _deep_merge(merged, _gitlab_extends(config, str(parent), depth + 1))
+    result: dict[str, Any] = _deep_merge(merged, {k: v for k, v in job.items() if k != "extends"})
+    return result
+
+
+def _gitlab_owner(config: dict[str, Any], name: str, key: str, depth: int = 0) -> str | None:
+    """The job or template whose ``key`` (script) a job ends up with through ``extends``."""
+    job = config.get(name)
+    if not isinstance(job, dict) or depth > MAX_DEPTH:
+        return None
+    if key in job:
+        return name
+    for parent in reversed(_as_list(job.get("extends"))):
+        owner = _gitlab_owner(config, str(parent), key, depth + 1)
+        if owner:
+            return owner
+    return None
+
+
+def scan_gitlab(snap: Snapshot, scan: Scan) -> None:
+    """GitLab CI: the root ``.gitlab-ci.yml`` with its local includes and child pipelines."""
+    for path in _files(snap, "gitlab-ci"):
+        if "/" not in path:
+            _gitlab_pipeline(snap, scan, path, None, ())
+
+
+def _gitlab_pipeline(snap: Snapshot, scan: Scan, path: str, parent: tuple[Run, ...] | None,
+                     stack: tuple[str, ...]) -> None:
+    """A GitLab pipeline file (the root one, or a child pipeline started by a job with the
+    parent job's runs): ``workflow: rules`` filter the pipelines, then each job is read."""
+    origin: dict[str, str] = {}
+    config = _gitlab_load(snap, scan, path, stack, origin)
+    if config is None:
+        return
+    lines = snap.lines(path)
+    default = _default_branch("\n".join(lines))
+    if parent is None:
+        runs: tuple[Run, ...] = tuple(_gitlab_runs(path, None, default))
+    else:
+        runs = tuple(replace(r, values={**r.values, "CI_PIPELINE_SOURCE": "parent_pipeline"})
+                     for r in parent)
+    workflow_rules = _dig(config, "workflow", "rules")
+    if isinstance(workflow_rules, list):
+        rules = _gitlab_flatten(workflow_rules, config)
+        runs = tuple(r for run in runs if (r := gitlab_rules(rules, run, "always")) is not None)
+    for name in config:
+        if (not isinstance(name, str) or name.startswith(".") or name in _GITLAB_RESERVED
+                or not isinstance(config[name], dict)):
+            continue
+        job = _gitlab_extends(config, name)
+        if not any(k in job for k in ("script", "trigger", "run")):
+            continue
+        _gitlab_job(snap, scan, config, origin, path, name, job, runs, stack)
+
+
+def _gitlab_job(snap: Snapshot, scan: Scan, config: dict[str, Any], origin: dict[str, str],
+                root: str, name: str, job: dict[str, Any], runs: tuple[Run, ...],
+                stack: tuple[str, ...]) -> None:
+    """One job with its templates merged: its pipelines, environment, ``allow_failure`` and
+    its before_script + script lines (one shell session), cited where the script is written."""
+    job_path = origin.get(name, root)
+    job_lines = snap.lines(job_path)
+    job_line = _find_key(job_lines, name)
+    if not stack:
+        scan.job("gitlab-ci", job_path, job_line, name)
+    own = gitlab_job_runs(job, runs, config)
+    if "schedule" not in str(_dig(config, "workflow", "rules")) + str(job.get("rules")) + str(
+            job.get("only")):
+        # Schedules are set up in GitLab, not in the file: only rules that single out
+        # scheduled pipelines show that one exists.
+        own = tuple(r for r in own if r.kind != "schedule")
+    child = _dig(job, "trigger", "include")
+    if child is not None:
+        for child_path in _gitlab_include_paths(snap, scan, job_path, child):
+            if child_path not in stack and len(stack) < MAX_DEPTH:
+                _gitlab_pipeline(snap, scan, child_path, own, (*stack, root))
+        return
+    values = _gitlab_values(config, job)
+    envs, param = _job_envs(job.get("environment"), values)
+    if _dig(job, "environment", "action") in ("stop", "prepare", "verify", "access"):
+        envs, param = frozenset(), False
+    soft = "allow_failure: true" if job.get("allow_failure") is True else None
+    owner = _gitlab_owner(config, name, "script") or name
+    script_path = origin.get(owner, root)
+    script_lines = snap.lines(script_path)
+    ctx = JobCtx("gitlab-ci", script_path, script_lines, f"job {name}",
+                 _find_key(script_lines, owner), own, soft, envs, param, values)
+    defaults = _mapping(config.get("default"))
+    before = job.get("before_script", defaults.get("before_script", config.get("before_script")))
+    script = [str(s) for s in _gitlab_flatten(before, config) + _gitlab_flatten(
+        job.get("script"), config) if _scalar(s)]
+    _add_script(scan, ctx, "\n".join(script), errexit=True, pipefail=False)
+    after = job.get("after_script", defaults.get("after_script", config.get("after_script")))
+    after_lines = [str(s) for s in _gitlab_flatten(after, config) if _scalar(s)]
+    _add_script(scan, ctx, "\n".join(after_lines), errexit=True, pipefail=False,
+                soft="after_script: its failure does not fail the job")
+
+
+def _gitlab_values(config: dict[str, Any], job: dict[str, Any]) -> dict[str, list[str]]:
+    """Variables (global and job) and ``parallel: matrix`` values a job's commands can use."""
+    values: dict[str, list[str]] = {}
+    for source in (config.get("variables"), job.get("variables")):
+        for key, value in (source.items() if isinstance(source, dict) else []):
+            value = value.get("value") if isinstance(value, dict) else value
+            if _scalar(value):
+                values[str(key)] = [str(value)]
+    for entry in _as_list(_dig(job, "parallel", "matrix")):
+        for key, options in (entry.items() if isinstance(entry, dict) else []):
+            values.setdefault(str(key), [])
+            values[str(key)] += [str(o) for o in _as_list(options) if _scalar(o)]
+    return values
+
+
+# -- Azure Pipelines ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Az:
+    """Where Azure Pipelines items are read: their file, parameters and the runs so far."""
+
+    path: str
+    lines: list[str]
+    runs: tuple[Run, ...]
+    params: Mapping[str, Any]
+    stack: tuple[str, ...] = ()
+    stage: str = ""
+
+
+def _azure_lookup(run: Run) -> Callable[[str], Val]:
+    def look(name: str) -> Val:
+        key = re.sub(r"^variables\.", "", name, flags=re.I).lower()
+        return run.values.get(key, UNKNOWN)
+    return look
+
+
+def _azure_values(reason: str, ref: str, default: str) -> dict[str, Val]:
+    return {"build.reason": reason, "build.sourcebranch": ref,
+            "build.sourcebranchname": ref.rsplit("/", 1)[-1],
+            "system.pullrequest.targetbranch": f"refs/heads/{default}"
+            if reason == "PullRequest" else None}
+
+
+def _azure_branches(spec: Any) -> tuple[Any, Any]:
+    """(include, exclude) of an Azure branch or path filter (a list, or include/exclude)."""
+    if isinstance(spec, dict):
+        return spec.get("include"), spec.get("exclude")
+    return spec, None
+
+
+def azure_runs(doc: dict[str, Any], path: str, lines: list[str], default: str) -> list[Run]:
+    """Runs of a pipeline's ``trigger:``, ``pr:`` and ``schedules:``.
+
+    No ``trigger:`` means a push to any branch runs it; no ``pr:`` means pull requests run it
+    (true for GitHub-hosted code; on Azure Repos, branch policies decide, which the repository
+    does not show); ``none`` disables either. A pipeline with no automatic trigger runs by hand.
+    """
+    runs: list[Run] = []
+    trigger = doc.get("trigger")
+    if trigger != "none":
+        spec = trigger if isinstance(trigger, dict) else {"branches": trigger}
+        include, exclude = _azure_branches(spec.get("branches"))
+        paths = _azure_paths(spec.get("paths"))
+        line = _find_key(lines, "trigger") if "trigger" in doc else None
+        absent = " (no trigger: every branch)" if trigger is None else ""
+        if _branch_allowed(default, include, exclude):
+            runs.append(Run("merge", f"CI trigger on {default}{absent}", path, line,
+                            _azure_values("IndividualCI", f"refs/heads/{default}", default),
+                            paths))
+        if _branch_allowed(FEATURE, include, exclude):
+            runs.append(Run("pr", f"CI trigger on every branch{absent}", path, line,
+                            _azure_values("IndividualCI", f"refs/heads/{FEATURE}", default),
+                            paths))
+        tags_in, tags_out = _azure_branches(spec.get("tags"))
+        if tags_in is not None and _branch_allowed(TAG, tags_in, tags_out):
+            runs.append(Run("tag", "CI trigger on tags", path, line,
+                            _azure_values("IndividualCI", f"refs/tags/{TAG}", default), paths))
+    pr = doc.get("pr")
+    if pr != "none":
+        spec = pr if isinstance(pr, dict) else {"branches": pr}
+        include, exclude = _azure_branches(spec.get("branches"))
+        paths = _azure_paths(spec.get("paths"))
+        if include is None or _branch_allowed(default, include, exclude):
+            detail = "pr trigger" if "pr" in doc else "pull requests (no pr: section)"
+            runs.append(Run("pr", detail, path, _find_key(lines, "pr") if "pr" in doc else None,
+                            _azure_values("PullRequest", "refs/pull/1/merge", default), paths))
+    for item in _as_list(doc.get("schedules")):
+        if isinstance(item, dict):
+            cron = str(item.get("cron"))
+            runs.append(Run("schedule", f"schedule (cron '{cron}')", path, _find(lines, cron),
+                            _azure_values("Schedule", f"refs/heads/{default}", default)))
+    if not runs:
+        runs.append(Run("manual", "no automatic trigger (runs by hand)", path, None,
+                        _azure_values("Manual", f"refs/heads/{default}", default)))
+    return runs
+
+
+def _azure_paths(spec: Any) -> PathFilter | None:
+    if not spec:
+        return None
+    include, exclude = _azure_branches(spec)
+    return PathFilter(tuple(str(p) for p in _as_list(include)) if include else None,
+                      tuple(str(p) for p in _as_list(exclude)))
+
+
+def _subst(text: str, params: Mapping[str, Any]) -> str:
+    """``${{ parameters.name }}`` replaced by the value passed to a template."""
+    def value(match: re.Match[str]) -> str:
+        found = params.get(match.group(1))
+        return str(found) if _scalar(found) else match.group(0)
+    return re.sub(r"\$\{\{\s*parameters\.([\w-]+)\s*\}\}", value, text)
+
+
+def _template_refs(value: Any, depth: int = 0) -> list[str]:
+    if depth > 40:
+        return []
+    if isinstance(value, dict):
+        found = [str(v) for k, v in value.items() if k == "template" and isinstance(v, str)]
+        return found + [r for v in value.values() for r in _template_refs(v, depth + 1)]
+    if isinstance(value, list):
+        return [r for v in value for r in _template_refs(v, depth + 1)]
+    return []
+
+
+def _azure_path(ref: str, base: str) -> str:
+    if ref.startswith("/"):
+        return posixpath.normpath(ref.lstrip("/"))
+    return posixpath.normpath(posixpath.join(posixpath.dirname(base), ref))
+
+
+def _looks_like_azure(doc: Any) -> bool:
+    return isinstance(doc, dict) and any(k in doc for k in ("trigger", "pr", "schedules")) and (
+        any(isinstance(doc.get(k), list) for k in ("stages", "jobs", "steps")) or "extends" in doc)
+
+
+def scan_azure(snap: Snapshot, scan: Scan) -> None:
+    """Azure Pipelines: every pipeline file that no other one uses as a ``template:``."""
+    named = _files(snap, "azure-pipelines")
+    ci_files = set(_files(snap, "github-actions")) | set(_files(snap, "gitlab-ci"))
+    sniffed = [p for p in _files(snap, "azure-sniff")
+               if p not in named and p not in ci_files and _looks_like_azure(snap.yaml(p).value)]
+    candidates = named + sniffed
+    templates = {_azure_path(ref, p) for p in candidates
+                 for ref in _template_refs(snap.yaml(p).value) if "@" not in ref}
+    for path in candidates:
+        if path not in templates:
+            _azure_pipeline(snap, scan, path)
+        elif path not in scan.files:
+            scan.files.append(path)
+
+
+def _azure_pipeline(snap: Snapshot, scan: Scan, path: str) -> None:
+    """A root pipeline file: its triggers, then its body."""
+    doc = _load_yaml(snap, scan, path)
+    if not isinstance(doc, dict):
+        return
+    lines = snap.lines(path)
+    runs = tuple(azure_runs(doc, path, lines, _default_branch("\n".join(lines))))
+    _azure_body(snap, scan, _Az(path, lines, runs, {}), doc)
+
+
+def _azure_template(snap: Snapshot, scan: Scan, az: _Az, item: dict[str, Any]
+                    ) -> tuple[_Az, dict[str, Any]] | None:
+    """A local ``template:`` with its parameters (defaults, then the values passed)."""
+    ref = _subst(str(item["template"]), az.params)
+    line = _find(az.lines, ref)
+    if "@" in ref:
+        scan.note(az.path, line, f"template {ref} is in another repository; not read")
+        return None
+    path = _azure_path(ref, az.path)
+    if path in az.stack or path == az.path or len(az.stack) >= MAX_DEPTH:
+        scan.note(az.path, line, f"template {ref} includes itself or nests too deeply")
+        return None
+    if not snap.exists(path):
+        scan.note(az.path, line, f"template {ref} not found")
+        return None
+    doc = _load_yaml(snap, scan, path)
+    if not isinstance(doc, dict):
+        return None
+    params: dict[str, Any] = {}
+    declared = doc.get("parameters")
+    if isinstance(declared, list):
+        params = {str(p["name"]): p.get("default") for p in declared
+                  if isinstance(p, dict) and "name" in p}
+    elif isinstance(declared, dict):
+        params = {str(k): v for k, v in declared.items()}
+    given = item.get("parameters")
+    for key, value in (given.items() if isinstance(given, dict) else []):
+        params[str(key)] = _subst(str(value), az.params) if _scalar(value) else value
+    return replace(az, path=path, lines=snap.lines(path), params=params,
+                   stack=(*az.stack, az.path)), doc
+
+
+def _azure_items(items: Any, runs: tuple[Run, ...], params: Mapping[str, Any],
+                 depth: int = 0) -> list[tuple[dict[str, Any], tuple[Run, ...]]]:
+    """Items of a stages/jobs/steps list with template conditionals (``${{ if ... }}:``)
+    opened: their items run only when the condition may hold."""
+    result: list[tuple[dict[str, Any], tuple[Run, ...]]] = []
+    for item in _as_list(items):
+        if not isinstance(item, dict):
+            continue
+        keys = list(item)
+        if len(keys) == 1 and isinstance(keys[0], str) and keys[0].startswith("${{"):
+            condition = re.match(r"\$\{\{\s*(?:else)?if\s+(.*?)\s*\}\}$", keys[0])
+            inner = runs
+            if condition:
+                inner = narrow(runs, _subst(condition.group(1), params), _azure_lookup)
+            if depth < MAX_DEPTH:
+                result += _azure_items(item[keys[0]], inner, params, depth + 1)
+            continue
+        result.append((item, runs))
+    return result
+
+
+def _narrow_azure(runs: tuple[Run, ...], condition: Any, params: Mapping[str, Any]
+                  ) -> tuple[Run, ...]:
+    return narrow(runs, _subst(str(condition), params) if condition is not None else None,
+                  _azure_lookup)
+
+
+def _azure_body(snap: Snapshot, scan: Scan, az: _Az, doc: dict[str, Any]) -> None:
+    """A pipeline or template body: ``extends``, then stages, jobs or steps."""
+    if isinstance(doc.get("extends"), dict) and "template" in doc["extends"]:
+        loaded = _azure_template(snap, scan, az, doc["extends"])
+        if loaded:
+            _azure_body(snap, scan, loaded[0], loaded[1])
+    if isinstance(doc.get("stages"), list):
+        _azure_stages(snap, scan, az, doc["stages"])
+    elif isinstance(doc.get("jobs"), list):
+        _azure_jobs(snap, scan, az, doc["jobs"])
+    elif isinstance(doc.get("steps"), list):
+        _azure_job(snap, scan, az, {"job": "(steps)", "steps": doc["steps"]}, az.runs)
+
+
+def _azure_stages(snap: Snapshot, scan: Scan, az: _Az, stages: list[Any]) -> None:
+    """Stages; by default a stage depends on the one before and is skipped when it is."""
+    done: dict[str, tuple[Run, ...]] = {}
+    previous: str | None = None
+    for item, runs in _azure_items(stages, az.runs, az.params):
+        if "template" in item:
+            loaded = _azure_template(snap, scan, replace(az, runs=runs), item)
+            if loaded:
+                _azure_body(snap, scan, loaded[0], loaded[1])
+            continue
+        name = str(item.get("stage", ""))
+        own = _narrow_azure(runs, item.get("condition"), az.params)
+        needs = _as_list(item.get("dependsOn")) if "dependsOn" in item else (
+            [previous] if previous else [])
+        if item.get("condition") is None or "succeeded" in str(item.get("condition")):
+            for need in needs:
+                if str(need) in done:
+                    own = tuple(r for r in own if r in done[str(need)])
+        done[name] = own
+        previous = name
+        _azure_jobs(snap, scan, replace(az, runs=own, stage=name), item.get("jobs"))
+
+
+def _azure_jobs(snap: Snapshot, scan: Scan, az: _Az, jobs: Any) -> None:
+    done: dict[str, tuple[Run, ...]] = {}
+    for item, runs in _azure_items(jobs, az.runs, az.params):
+        if "template" in item:
+            loaded = _azure_template(snap, scan, replace(az, runs=runs), item)
+            if loaded:
+                _azure_body(snap, scan, loaded[0], loaded[1])
+            continue
+        own = runs
+        if item.get("condition") is None or "succeeded" in str(item.get("condition")):
+            for need in _as_list(item.get("dependsOn")):
+                if str(need) in done:
+                    own = tuple(r for r in own if r in done[str(need)])
+        name = str(item.get("deployment") or item.get("job") or "")
+        done[name] = _azure_job(snap, scan, az, item, own)
+
+
+def _azure_job(snap: Snapshot, scan: Scan, az: _Az, item: dict[str, Any],
+               runs: tuple[Run, ...]) -> tuple[Run, ...]:
+    """A job or deployment job: condition, continueOnError, environment, matrix and steps."""
+    name = _subst(str(item.get("deployment") or item.get("job") or "(job)"), az.params)
+    line = _find_key(az.lines, name)
+    scan.job("azure-pipelines", az.path, line, f"{az.stage}/{name}" if az.stage else name)
+    own = _narrow_azure(runs, item.get("condition"), az.params)
+    values: dict[str, list[str]] = {k: [str(v)] for k, v in az.params.items() if _scalar(v)}
+    matrix = _dig(item, "strategy", "matrix")
+    for leg in (matrix.values() if isinstance(matrix, dict) else []):
+        for key, value in (leg.items() if isinstance(leg, dict) else []):
+            if _scalar(value):
+                values.setdefault(str(key), []).append(str(value))
+    environment = item.get("environment")
+    env_name = environment.get("name") if isinstance(environment, dict) else environment
+    envs, param = _job_envs(_subst(str(env_name), az.params).split(".")[0]
+                            if _scalar(env_name) else None, values)
+    soft = "continueOnError: true" if item.get("continueOnError") is True else None
+    label = f"job {az.stage + '/' if az.stage else ''}{name}"
+    ctx = JobCtx("azure-pipelines", az.path, az.lines, label, line, own, soft, envs, param, values)
+    steps = list(_as_list(item.get("steps")))
+    strategy = _mapping(item.get("strategy"))
+    for kind in ("runOnce", "rolling", "canary"):
+        for hook in ("preDeploy", "deploy", "routeTraffic", "postRouteTraffic"):
+            steps += _as_list(_dig(strategy, kind, hook, "steps"))
+    _azure_steps(snap, scan, ctx, replace(az, runs=own), steps)
+    return own
+
+
+def _azure_steps(snap: Snapshot, scan: Scan, ctx: JobCtx, az: _Az, steps: list[Any]) -> None:
+    """Script steps (``script``, ``bash``, ``pwsh``, ``powershell``: no ``set -e`` unless the
+    script sets it), tasks from the catalogue, and step templates."""
+    for item, runs in _azure_items(steps, ctx.runs, az.params):
+        if item.get("enabled") is False:
+            continue
+        if "template" in item:
+            loaded = _azure_template(snap, scan, replace(az, runs=runs), item)
+            if loaded:
+                inner, doc = loaded
+                inner_ctx = replace(ctx, path=inner.path, lines=inner.lines, runs=runs,
+                                    line=_find_key(inner.lines, "steps"))
+                _azure_steps(snap, scan, inner_ctx, inner, _as_list(doc.get("steps")))
+            continue
+        own = _narrow_azure(runs, item.get("condition"), az.params)
+        soft = "continueOnError: true" if item.get("continueOnError") is True else None
+        step_ctx = replace(ctx, runs=own, soft=ctx.soft or soft)
+        for key in ("script", "bash", "pwsh", "powershell"):
+            if _scalar(item.get(key)):
+                _add_script(scan, step_ctx, _subst(str(item[key]), az.params), errexit=False,
+                            pipefail=False)
+        if isinstance(item.get("task"), str):
+            task = str(item["task"])
+            inputs = _mapping(item.get("inputs"))
+            inputs = {k: _subst(str(v), az.params) if _scalar(v) else v for k, v in inputs.items()}
+            _add_action(scan, step_ctx, "azure_tasks", task.split("@")[0], f"task: {task}",
+                        inputs)
+
+
+# -- Jenkins, CircleCI, Bitbucket Pipelines -------------------------------------------------
+
+_JENKINS_STEP = re.compile(
+    r"""\b(?:sh|bat|powershell|pwsh)\b\s*\(?\s*(?:script\s*:\s*)?('''|\"\"\"|'|")(.*?)\1""",
+    re.S)
+_JENKINS_STAGE = re.compile(r"""\bstage\s*\(\s*['"]([^'"]+)['"]\s*\)\s*\{""")
+
+
+def _block_end(text: str, start: int) -> int:
+    """Index after the ``}`` closing the ``{`` at START (quotes and comments not parsed)."""
+    depth = 0
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return len(text)
+
+
+def _jenkins_stage_runs(block: str, base: list[Run], path: str, default: str
+                        ) -> tuple[Run, ...]:
+    """Runs of a stage from its ``when { }``: branch, changeRequest(), buildingTag(); an
+    ``input`` step makes it manual. Conditions it does not read keep every run."""
+    when = re.search(r"\bwhen\s*\{", block)
+    runs = list(base)
+    if when:
+        condition = block[when.end() - 1 : _block_end(block, when.end() - 1)]
+        kinds: set[str] = set()
+        if re.search(r"\bchangeRequest\s*\(", condition):
+            kinds.add("pr")
+        for pattern in re.findall(r"""\bbranch\s*(?:\(\s*)?(?:pattern\s*:\s*)?['"]([^'"]+)""",
+                                  condition):
+            kinds |= {"merge"} if _glob_matches(pattern, default) else set()
+            kinds |= {"pr"} if _glob_matches(pattern, FEATURE) else set()
+        if re.search(r"""\b(buildingTag\s*\(|tag\s+['"])""", condition):
+            kinds.add("tag")
+            runs.append(Run("tag", "Jenkins build of a tag", path, None))
+        unread = re.search(r"\b(not|anyOf|expression|environment|triggeredBy)\b", condition)
+        if kinds and not unread:
+            runs = [r for r in runs if r.kind in kinds]
+    if re.search(r"\binput\s*[({]", block):
+        runs = [replace(r, kind="manual", detail=f"{r.detail}, confirmed by hand (input)")
+                for r in runs]
+    return tuple(runs)
+
+
+def scan_jenkins(snap: Snapshot, scan: Scan) -> None:
+    """Jenkinsfiles, read as text: ``sh``/``bat``/``powershell`` steps inside ``stage`` blocks.
+    A multibranch pipeline builds every branch and change request unless ``when`` says
+    otherwise; ``triggers { cron(...) }`` schedules it."""
+    for path in _files(snap, "jenkins"):
+        scan.files.append(path)
+        parsed = snap.text(path)
+        if not parsed.ok:
+            scan.unparseable[path] = Evidence(detail=f"unparseable: {parsed.error}", path=path)
+            continue
+        text = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), parsed.value,
+                      flags=re.S)
+        lines = text.split("\n")
+        default = _default_branch(text)
+        base = [Run("pr", "Jenkins build of a change request or feature branch", path, None),
+                Run("merge", f"Jenkins build of {default}", path, None)]
+        cron = re.search(r"\b(cron|pollSCM)\s*\(\s*['\"]([^'\"]*)", text)
+        if cron:
+            line = text[: cron.start()].count("\n") + 1
+            base.append(Run("schedule", f"Jenkins {cron.group(1)} '{cron.group(2)}'", path, line))
+        stages = [(m.group(1), m.start(), _block_end(text, m.end() - 1))
+                  for m in _JENKINS_STAGE.finditer(text)]
+        for name, start, _ in stages:
+            scan.job("jenkins", path, text[:start].count("\n") + 1, name)
+        for step in _JENKINS_STEP.finditer(text):
+            line = text[: step.start()].count("\n") + 1
+            if common.is_comment(lines[line - 1], "//"):
+                continue
+            inside = [s for s in stages if s[1] <= step.start() < s[2]]
+            stage = max(inside, key=lambda s: s[1]) if inside else None
+            runs = _jenkins_stage_runs(text[stage[1] : stage[2]], base, path, default) \
+                if stage else tuple(base)
+            tail = text[step.end() : step.end() + 120]
+            soft = "returnStatus: true" if re.match(r"[^)]*returnStatus\s*:\s*true", tail) \
+                else None
+            ctx = JobCtx("jenkins", path, lines, f"stage {stage[0] if stage else '(pipeline)'}",
+                         line, runs, soft)
+            _add_script(scan, ctx, step.group(2), errexit=True, pipefail=False)
+
+
+def scan_circleci(snap: Snapshot, scan: Scan) -> None:
+    """CircleCI: jobs run from ``workflows`` with branch/tag filters, scheduled triggers and
+    approval jobs (a job after an approval runs by hand). Scripts run with ``bash -eo
+    pipefail``."""
+    for path in _files(snap, "circleci"):
+        doc = _load_yaml(snap, scan, path)
+        if not isinstance(doc, dict):
+            continue
+        lines = snap.lines(path)
+        default = _default_branch("\n".join(lines))
+        jobs = _mapping(doc.get("jobs"))
+        workflows = _mapping(doc.get("workflows"))
+        if not workflows and "build" in jobs:
+            workflows = {"(default)": {"jobs": ["build"]}}
+        for workflow in workflows.values():
+            if isinstance(workflow, dict):
+                _circleci_workflow(scan, path, lines, default, jobs, workflow)
+
+
+def _circleci_workflow(scan: Scan, path: str, lines: list[str], default: str,
+                       jobs: dict[str, Any], workflow: dict[str, Any]) -> None:
+    schedules = [_dig(t, "schedule", "cron") for t in _as_list(workflow.get("triggers"))]
+    manual: set[str] = set()
+    for entry in _as_list(workflow.get("jobs")):
+        name, spec = (next(iter(entry.items())) if isinstance(entry, dict) and entry
+                      else (entry, {}))
+        spec = spec if isinstance(spec, dict) else {}
+        alias = str(spec.get("name", name))
+        if spec.get("type") == "approval" or any(str(r) in manual
+                                                 for r in _as_list(spec.get("requires"))):
+            manual.add(alias)
+            if spec.get("type") == "approval":
+                continue
+        runs = _circleci_runs(path, lines, default, spec.get("filters"), schedules)
+        if alias in manual:
+            runs = [replace(r, kind="manual", detail=f"{r.detail}, after an approval job")
+                    for r in runs]
+        line = _find_key(lines, str(name))
+        scan.job("circleci", path, line, alias)
+        job = jobs.get(str(name))
+        values = {str(k): [str(x) for x in _as_list(v) if _scalar(x)]
+                  for k, v in (_dig(spec, "matrix", "parameters") or {}).items()}
+        ctx = JobCtx("circleci", path, lines, f"job {alias}", line, tuple(runs),
+                     values=values)
+        if not isinstance(job, dict):
+            _add(scan, ctx, f"orb job {name}", classes=frozenset())
+            continue
+        for step in _as_list(job.get("steps")):
+            command = _dig(step, "run", "command") if isinstance(_dig(step, "run"), dict) \
+                else _dig(step, "run")
+            if _scalar(command):
+                _add_script(scan, ctx, str(command), errexit=True, pipefail=True)
+
+
+def _circleci_runs(path: str, lines: list[str], default: str, filters: Any,
+                   schedules: list[Any]) -> list[Run]:
+    """Runs of a workflow job: scheduled triggers, else branch/tag ``only``/``ignore`` filters
+    (every branch and no tag by default)."""
+    if schedules:
+        return [Run("schedule", f"scheduled workflow (cron '{c}')", path, _find(lines, str(c)))
+                for c in schedules]
+
+    def allowed(spec: Any, name: str) -> bool:
+        only, ignore = _dig(spec, "only"), _dig(spec, "ignore")
+
+        def hit(patterns: Any) -> bool:
+            return any(_regex_search(p, name) is True if _REGEX_LITERAL.fullmatch(str(p))
+                       else str(p) == name for p in _as_list(patterns))
+        return (only is None or hit(only)) and not hit(ignore)
+
+    runs = []
+    branches, tags = _dig(filters, "branches"), _dig(filters, "tags")
+    if allowed(branches, default):
+        runs.append(Run("merge", f"push to {default}", path, None))
+    if allowed(branches, FEATURE):
+        runs.append(Run("pr", "push to any branch (pull request branches included)", path, None))
+    if _dig(tags, "only") is not None and allowed(tags, TAG):
+        runs.append(Run("tag", "push of a tag", path, None))
+    return runs
+
+
+def scan_bitbucket(snap: Snapshot, scan: Scan) -> None:
+    """Bitbucket Pipelines: ``default`` (every branch without its own pipeline), ``branches``,
+    ``pull-requests``, ``tags`` and ``custom`` (by hand); ``trigger: manual`` steps; pipes from
+    the catalogue."""
+    for path in _files(snap, "bitbucket-pipelines"):
+        doc = _load_yaml(snap, scan, path)
+        pipelines = _dig(doc, "pipelines")
+        if not isinstance(pipelines, dict):
+            continue
+        lines = snap.lines(path)
+        default = _default_branch("\n".join(lines))
+        branches = _mapping(pipelines.get("branches"))
+        own_default = any(_glob_matches(str(p), default) for p in branches)
+        sections: list[tuple[str, Any, list[Run]]] = []
+        line = _find_key(lines, "default")
+        base = [Run("pr", "push to any branch (default pipeline)", path, line)]
+        if not own_default:
+            base.append(Run("merge", f"push to {default} (default pipeline)", path, line))
+        sections.append(("default", pipelines.get("default"), base))
+        for pattern, items in branches.items():
+            line = _find_key(lines, str(pattern))
+            runs = [Run("merge", f"push to {default} (branches: {pattern})", path, line)] \
+                if _glob_matches(str(pattern), default) else []
+            if _glob_matches(str(pattern), FEATURE):
+                runs.append(Run("pr", f"push to a feature branch (branches: {pattern})", path,
+                                line))
+            sections.append((f"branches {pattern}", items, runs))
+        for key, kind in (("pull-requests", "pr"), ("tags", "tag"), ("custom", "manual")):
+            block = pipelines.get(key)
+            for pattern, items in (block.items() if isinstance(block, dict) else []):
+                line = _find_key(lines, str(pattern))
+                sections.append((f"{key} {pattern}", items,
+                                 [Run(kind, f"{key}: {pattern}", path, line)]))
+        for name, items, runs in sections:
+            _bitbucket_steps(scan, path, lines, name, items, tuple(runs), 0)
+
+
+def _bitbucket_steps(scan: Scan, path: str, lines: list[str], section: str, items: Any,
+                     runs: tuple[Run, ...], depth: int) -> None:
+    for item in _as_list(items):
+        if not isinstance(item, dict) or depth > MAX_DEPTH:
+            continue
+        nested = item.get("parallel", _dig(item, "stage"))
+        if nested is not None:
+            inner = nested.get("steps") if isinstance(nested, dict) else nested
+            stage_runs = runs
+            if _dig(item, "stage", "trigger") == "manual":
+                stage_runs = tuple(replace(r, kind="manual") for r in runs)
+            _bitbucket_steps(scan, path, lines, section, inner, stage_runs, depth + 1)
+            continue
+        step = item.get("step")
+        if not isinstance(step, dict):
+            continue
+        name = str(step.get("name", section))
+        line = _find(lines, name) if "name" in step else _find_key(lines, section)
+        scan.job("bitbucket-pipelines", path, line, name)
+        own = runs if step.get("trigger") != "manual" else tuple(
+            replace(r, kind="manual", detail=f"{r.detail}, trigger: manual") for r in runs)
+        envs, _ = _job_envs(step.get("deployment"), {})
+        ctx = JobCtx("bitbucket-pipelines", path, lines, f"step {name}", line, own,
+                     envs=envs)
+        for script_line in _as_list(step.get("script")):
+            if isinstance(script_line, dict) and isinstance(script_line.get("pipe"), str):
+                pipe = str(script_line["pipe"])
+                _add_action(scan, ctx, "bitbucket_pipes", pipe.split(":")[0], f"pipe: {pipe}",
+                            script_line.get("variables"))
+            elif _scalar(script_line):
+                _add_script(scan, ctx, str(script_line), errexit=True, pipefail=False)
+        after = [str(s) for s in _as_list(step.get("after-script")) if _scalar(s)]
+        _add_script(scan, ctx, "\n".join(after), errexit=True, pipefail=False,
+                    soft="after-script: its failure does not fail the step")
+
+
+# -- facts ----------------------------------------------------------------------------------
+
+def read_ci(snap: Snapshot) -> Scan:
+    """Read every CI system's configuration once per snapshot."""
+    def compute() -> Scan:
+        scan = Scan()
+        for reader in (scan_github, scan_gitlab, scan_azure, scan_jenkins, scan_circleci,
+                       scan_bitbucket):
+            reader(snap, scan)
+        # A reusable workflow is read on its own (never triggered) and again for each caller:
+        # keep the untriggered copy only when no caller reaches the same line.
+        reached = {(c.path, c.line, c.text) for c in scan.commands if c.runs}
+        scan.commands = [c for c in scan.commands
+                         if c.runs or (c.path, c.line, c.text) not in reached]
+        return scan
+    result: Scan = snap.memo("ci.scan", compute)
+    return result
+
+
+def _where(scan: Scan) -> str:
+    if not scan.files:
+        return ("CI configuration (.github/workflows, .gitlab-ci.yml, azure-pipelines.yml, "
+                "Jenkinsfile, .circleci/config.yml, bitbucket-pipelines.yml): none found")
+    files = ", ".join(scan.files[:8])
+    return files + (f" and {len(scan.files) - 8} more" if len(scan.files) > 8 else "")
+
+
+def _cite(command: Command, detail: str) -> Evidence:
+    return common.at(command.path, command.line, f"{command.job}: `{command.text}` {detail}")
+
+
+def _on(command: Command, kinds: set[str]) -> str:
+    runs = [r.detail for r in command.runs if r.kind in kinds]
+    return "on " + "; ".join(dict.fromkeys(runs)) if runs else "never triggered"
+
+
+def _triggers(command: Command) -> str:
+    return "; ".join(dict.fromkeys(r.detail for r in command.runs)) or "never triggered"
+
+
+def _bool(fact_id: str, support: list[Evidence], counter: list[Evidence], what: str,
+          scan: Scan) -> Fact:
+    """True with SUPPORT; else False with the search and the counter-evidence; None when a CI
+    file could not be parsed (it may hold what was not found)."""
+    if support:
+        return common.value(fact_id, True, support)
+    items = [*counter, *scan.notes[:5]]
+    if scan.unparseable:
+        broken = ", ".join(scan.unparseable)
+        return common.unknown(fact_id, f"CI file(s) could not be parsed: {broken}",
+                              [*scan.unparseable.values(), *items])
+    return Fact(fact_id, False, (common.searched(what, _where(scan)), *items[:19]))
+
+
+def collect(snap: Snapshot) -> list[Fact]:
+    scan = read_ci(snap)
+    return [present_fact(scan), systems_fact(scan), pr_tests_fact(scan),
+            pr_validation_fact(scan), pr_skips_iac_fact(snap, scan), deploy_on_merge_fact(scan),
+            iac_apply_on_merge_fact(scan), deploy_manual_only_fact(scan),
+            iac_apply_on_pr_fact(scan), multi_env_fact(scan), scheduled_fact(scan),
+            load_tests_fact(scan), unparseable_fact(scan)]
+
+
+def present_fact(scan: Scan) -> Fact:
+    """CI configuration defining at least one job (a file without jobs is not CI)."""
+    support = [items[0] for items in scan.jobs.values()]
+    return _bool("ci.present", support, [], "a CI configuration defining jobs", scan)
+
+
+def systems_fact(scan: Scan) -> Fact:
+    """The CI systems with at least one job, each cited at its first job."""
+    systems = tuple(s for s in SYSTEMS if s in scan.jobs)
+    if not systems and scan.unparseable:
+        return common.unknown("ci.systems", "CI file(s) could not be parsed",
+                              scan.unparseable.values())
+    items = [replace(scan.jobs[s][0], detail=f"{SYSTEMS[s]}: {len(scan.jobs[s])} job(s)")
+             for s in systems] or [common.searched("CI configuration", _where(scan))]
+    return common.value("ci.systems", systems, items)
+
+
+def _pr_fact(fact_id: str, scan: Scan, cls: str, what: str) -> Fact:
+    """A pull-request job running a command of class CLS whose failure fails the job.
+
+    Counter-evidence, cited when nothing counts: such commands that cannot fail (``|| true``,
+    continue-on-error, allow_failure, pipes without pipefail, not the last line of a script
+    without ``set -e``) and such commands that do not run for pull requests.
+    """
+    support: list[Evidence] = []
+    counter: list[Evidence] = []
+    for command in scan.commands:
+        if cls not in command.classes:
+            continue
+        on_pr = "pr" in command.kinds
+        if on_pr and not command.soft:
+            support.append(_cite(command, _on(command, {"pr"})))
+        elif on_pr:
+            counter.append(_cite(command, f"does not count: {command.soft}"))
+        else:
+            counter.append(_cite(command, f"does not run for pull requests ({_triggers(command)})"))
+    return _bool(fact_id, support, counter, what, scan)
+
+
+def pr_tests_fact(scan: Scan) -> Fact:
+    """Tests (pytest, tox, nox, unittest, make test, npm test, go test, ...) in a job that pull
+    or merge requests trigger. Branch pipelines of every branch count (GitLab jobs without
+    rules, ``on: push`` without branch filters, Azure's default CI trigger); GitLab jobs without
+    rules count only when ``workflow: rules`` let merge request or feature-branch pipelines
+    through. Pipes count as masking unless ``set -o pipefail`` is set (GitHub's explicit
+    ``shell: bash`` and CircleCI set it; GitLab's runner sets it only in bash images, which
+    the repository does not show, so GitLab pipes need an explicit ``set -o pipefail``)."""
+    return _pr_fact("ci.pr_tests", scan, "test",
+                    "a test command (pytest, tox, nox, unittest, make test, ...) that can fail a "
+                    "pull-request job")
+
+
+def pr_validation_fact(scan: Scan) -> Fact:
+    """Configuration/IaC validation in a pull-request job (same triggers and counter-evidence
+    as ci.pr_tests)."""
+    return _pr_fact("ci.pr_config_validation", scan, "validate",
+                    "a configuration/IaC check (terraform validate/fmt -check/plan, tflint, "
+                    "checkov, cfn-lint, bicep build, kubeconform, bundle validate, yamllint, "
+                    "actionlint, trivy config) that can fail a pull-request job")
+
+
+def pr_skips_iac_fact(snap: Snapshot, scan: Scan) -> Fact:
+    """True when IaC files exist and every pull-request validation (tests or configuration
+    checks) is limited by path filters that none of them matches, so a change to
+    infrastructure alone is never validated before review."""
+    iac_paths = iac.iac_files(snap)
+    checks = [c for c in scan.commands
+              if c.classes & {"test", "validate"} and not c.soft and "pr" in c.kinds]
+    if not iac_paths:
+        return _bool("ci.pr_skips_iac", [], [], "IaC files for path filters to skip", scan)
+    if not checks:
+        return _bool("ci.pr_skips_iac", [], [], "pull-request validation jobs", scan)
+    skipping: dict[tuple[str, str], Evidence] = {}
+    covering: dict[tuple[str, str], Evidence] = {}
+    for command in checks:
+        for run in (r for r in command.runs if r.kind == "pr"):
+            key = (command.job, run.detail)
+            if run.paths is None:
+                detail = f"{command.job} runs `{command.text}` on {run.detail} for any path"
+                covering.setdefault(key, common.at(command.path, command.line, detail))
+                continue
+            hits = [p for p in iac_paths if run.paths.triggered_by(p)]
+            if hits:
+                detail = (f"{command.job} on {run.detail}: {run.paths.describe()} matches IaC "
+                          f"file {hits[0]}")
+                covering.setdefault(key, common.at(command.path, command.line, detail))
+            else:
+                detail = (f"{command.job} on {run.detail}: no IaC file matches "
+                          f"{run.paths.describe()} (e.g. {iac_paths[0]}, {len(iac_paths)} in all)")
+                skipping.setdefault(key, common.at(command.path, command.line, detail))
+    if covering:
+        return Fact("ci.pr_skips_iac", False, tuple(covering.values())[:20])
+    return common.value("ci.pr_skips_iac", True, skipping.values())
+
+
+def _deploys(scan: Scan, classes: frozenset[str] = DEPLOYS) -> list[Command]:
+    return [c for c in scan.commands if c.classes & classes]
+
+
+def deploy_on_merge_fact(scan: Scan) -> Fact:
+    """A deployment (model, app or IaC) run by a push/merge to the default branch or by a
+    release tag, without a manual start. Manual-only deployments and image or package
+    publishing (docker push is not a deployment) are cited when nothing counts."""
+    support: list[Evidence] = []
+    counter: list[Evidence] = []
+    for command in _deploys(scan, DEPLOYS | {"publish"}):
+        automatic = command.kinds & {"merge", "tag"}
+        if automatic and command.classes & DEPLOYS:
+            support.append(_cite(command, _on(command, {"merge", "tag"})))
+        elif automatic:
+            counter.append(_cite(command, "publishes an image or package; not a deployment"))
+        else:
+            counter.append(_cite(command, f"deploys, but not on a merge ({_triggers(command)})"))
+    return _bool("ci.deploy_on_merge", support, counter,
+                 "a deploy step (terraform apply, bundle deploy, az ml online-deployment, "
+                 "deploy actions, ...) triggered by a merge to the default branch or a tag", scan)
+
+
+def iac_apply_on_merge_fact(scan: Scan) -> Fact:
+    """IaC applied by a push/merge to the default branch; plans and manual applies are cited
+    when nothing counts."""
+    support: list[Evidence] = []
+    counter: list[Evidence] = []
+    for command in _deploys(scan, frozenset({"deploy_iac"})):
+        if "merge" in command.kinds:
+            support.append(_cite(command, _on(command, {"merge"})))
+        else:
+            counter.append(_cite(command, f"applies IaC, but not on a merge "
+                                          f"({_triggers(command)})"))
+    for command in scan.commands:
+        if "validate" in command.classes and "merge" in command.kinds and re.search(
+                r"\b(plan|preview|diff|synth)\b", command.text):
+            counter.append(_cite(command, "only previews the change on a merge"))
+    return _bool("ci.iac_apply_on_merge", support, counter,
+                 "an IaC apply (terraform apply, databricks bundle deploy, cdk/sam deploy, "
+                 "pulumi up, helm upgrade, kubectl apply, az deployment) triggered by a merge "
+                 "to the default branch", scan)
+
+
+def deploy_manual_only_fact(scan: Scan) -> Fact:
+    """Deploy steps exist and every one of them starts only by hand."""
+    deploys = [c for c in _deploys(scan) if c.runs]
+    if not deploys:
+        return _bool("ci.deploy_manual_only", [], [], "deploy steps", scan)
+    automatic = [c for c in deploys if c.kinds - {"manual"}]
+    if automatic:
+        return Fact("ci.deploy_manual_only", False, tuple(
+            _cite(c, f"deploys automatically ({_triggers(c)})") for c in automatic[:20]))
+    return common.value("ci.deploy_manual_only", True,
+                        [_cite(c, f"deploys only by hand ({_triggers(c)})") for c in deploys])
+
+
+def iac_apply_on_pr_fact(scan: Scan) -> Fact:
+    """IaC applied from a pull-request or feature-branch job, before review."""
+    support = [_cite(c, _on(c, {"pr"})) for c in _deploys(scan, frozenset({"deploy_iac"}))
+               if "pr" in c.kinds]
+    return _bool("ci.iac_apply_on_pr", support, [],
+                 "an IaC apply in a job triggered by pull requests or feature-branch pushes",
+                 scan)
+
+
+def _command_shape(text: str) -> str:
+    """A deploy command with variables and environment names blanked, so ``-t dev`` and
+    ``-t prod`` are the same command."""
+    text = re.sub(r"\$\{\{[^}]*\}\}|\$\([^)]*\)|\$\{[^}]*\}|\$\w+|%\w+%", "<var>", text.lower())
+    words = _env_words()
+    text = re.sub(r"[a-z0-9]+", lambda m: "<env>" if m.group(0) in words else m.group(0), text)
+    return " ".join(text.split())
+
+
+def multi_env_fact(scan: Scan) -> Fact:
+    """The same deploy command run for two or more environments: one command over a matrix
+    of environments, or the same command (environment names and variables blanked) in jobs,
+    templates or reusable-workflow calls for different environments."""
+    groups: dict[str, list[Command]] = {}
+    for command in _deploys(scan):
+        if command.runs:
+            groups.setdefault(_command_shape(command.text), []).append(command)
+    support: list[Evidence] = []
+    counter: list[Evidence] = []
+    for commands in groups.values():
+        envs = {e for c in commands for e in c.envs}
+        spread = {c.envs for c in commands if c.envs}
+        if len(envs) > 1 and (any(c.env_param for c in commands) or len(spread) > 1):
+            support += [_cite(c, f"deploys {', '.join(sorted(c.envs))}") for c in commands]
+        else:
+            counter.append(_cite(commands[0], "deploys "
+                                 + (", ".join(sorted(envs)) if envs else "one unnamed target")))
+    return _bool("ci.multi_env_deploy", support, counter,
+                 "one deploy command run for two or more environments", scan)
+
+
+def _runs_something(command: Command) -> bool:
+    """A command worth naming: classified, or a command line that is not an action, task or
+    pipe reference, an install or a print."""
+    if command.classes:
+        return True
+    if command.text.startswith(("uses: ", "task: ", "pipe: ", "orb job ")):
+        return False
+    return any(segment and not any(p.search(segment) for p in _not_a_run())
+               for segment, _ in split_shell(command.text))
+
+
+def scheduled_fact(scan: Scan) -> Fact:
+    """Jobs started by a schedule, each cited at its cron line with what it runs."""
+    by_job: dict[tuple[str, str], list[Command]] = {}
+    for command in scan.commands:
+        if "schedule" in command.kinds:
+            by_job.setdefault((command.job, command.path), []).append(command)
+    support = []
+    for (job, _), commands in by_job.items():
+        run = next(r for r in commands[0].runs if r.kind == "schedule")
+        doing = [c.text for c in commands if _runs_something(c)]
+        what = "; ".join(dict.fromkeys(doing or [c.text for c in commands]))
+        path, line = (run.path, run.line) if run.line else (commands[0].path, commands[0].line)
+        support.append(common.at(path, line, f"{run.detail} runs {job}: {what}"))
+    return _bool("ci.scheduled", support, [], "a scheduled (cron) trigger", scan)
+
+
+def load_tests_fact(scan: Scan) -> Fact:
+    """Load tests (locust, k6 run, jmeter, gatling, vegeta, artillery) run by some trigger."""
+    support = [_cite(c, f"on {_triggers(c)}") for c in scan.commands
+               if "load" in c.classes and c.runs]
+    return _bool("ci.load_tests", support, [], "a load-test command", scan)
+
+
+def unparseable_fact(scan: Scan) -> Fact:
+    """CI files whose YAML (or text) could not be read, each with the parser's reason."""
+    items = list(scan.unparseable.values()) or [
+        common.searched("CI files that could not be parsed", _where(scan))]
+    return common.value("ci.unparseable", tuple(scan.unparseable), items)

@@ -1,0 +1,1043 @@
+"""The ci check: triggers, what jobs run, and the traps that make a step not count."""
+
+from __future__ import annotations
+
+import pytest
+from mlops_auditor.checks import ci, iac
+from mlops_auditor.model import Fact
+from mlops_auditor.snapshot import Snapshot
+
+from tests.conftest import MakeSnapshot
+
+WF = ".github/workflows/ci.yml"
+
+
+def facts(snap: Snapshot) -> dict[str, Fact]:
+    return {f.id: f for f in ci.collect(snap)}
+
+
+def details(fact: Fact) -> str:
+    return " | ".join(e.detail for e in fact.evidence)
+
+
+def github(snapshot: MakeSnapshot, workflow: str, **more: str) -> dict[str, Fact]:
+    return facts(snapshot({WF: workflow, **more}))
+
+
+@pytest.fixture
+def no_iac(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: [])
+
+
+# -- presence -------------------------------------------------------------------------------
+
+def test_reports_every_fact_and_searches_when_there_is_no_ci(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"README.md": "# project\n"}))
+    assert set(result) == set(ci.FACTS)
+    assert result["ci.present"].value is False
+    assert result["ci.systems"].value == ()
+    assert result["ci.pr_tests"].value is False
+    assert "none found" in result["ci.pr_tests"].evidence[0].detail
+    assert result["ci.unparseable"].value == ()
+
+
+def test_pull_request_tests_count_with_path_and_line(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        name: CI
+        on:
+          pull_request:
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v4
+              - run: pip install -e .[test]
+              - run: |
+                  # unit tests first
+                  python -m pytest -q tests/unit
+        """)
+    assert result["ci.present"].value is True
+    assert result["ci.present"].evidence[0].line == 5
+    assert result["ci.systems"].value == ("github-actions",)
+    fact = result["ci.pr_tests"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == (WF, 12)
+    assert "python -m pytest -q tests/unit" in fact.evidence[0].detail
+    assert "pull_request" in fact.evidence[0].detail
+
+
+@pytest.mark.parametrize("on", ["on: [pull_request, push]", "'on': pull_request",
+                                "on:\n  pull_request:\n    branches: [main]"])
+def test_on_key_forms(snapshot: MakeSnapshot, on: str) -> None:
+    # PyYAML reads a bare `on:` key as the boolean True.
+    workflow = on + "\njobs:\n  t:\n    steps:\n      - run: tox -e py311\n"
+    assert github(snapshot, workflow)["ci.pr_tests"].value is True
+
+
+# -- traps: steps whose failure cannot fail the job ---------------------------------------------
+
+@pytest.mark.parametrize(("step", "reason", "line"), [
+    ("- run: pytest || true", "|| true", 5),
+    ("- run: pytest tests; true", "; true", 5),
+    ("- run: pytest || echo 'tests failed'", "|| echo", 5),
+    ("- run: pytest\n        continue-on-error: true", "continue-on-error", 5),
+    ("- run: pytest | tee report.txt", "pipefail", 5),
+    ("- run: flake8 --exit-zero && pytest --exitfirst | tee out.log", "pipefail", 5),
+    ("- run: |\n          set +e\n          pytest\n          echo done", "set -e", 7),
+])
+def test_masked_test_steps_are_counter_evidence(snapshot: MakeSnapshot, step: str,
+                                                reason: str, line: int) -> None:
+    workflow = f"on: pull_request\njobs:\n  t:\n    steps:\n      {step}\n"
+    fact = github(snapshot, workflow)["ci.pr_tests"]
+    assert fact.value is False
+    assert "did not find" in fact.evidence[0].detail
+    counter = [e for e in fact.evidence if e.path == WF]
+    assert counter and reason in counter[0].detail
+    assert counter[0].line == line
+
+
+def test_job_level_continue_on_error_masks_its_steps(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on: pull_request
+        jobs:
+          t:
+            continue-on-error: true
+            steps:
+              - run: pytest
+        """)["ci.pr_tests"]
+    assert fact.value is False
+    assert "continue-on-error: true (job)" in details(fact)
+
+
+def test_a_masked_step_beside_a_real_one_does_not_hide_it(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on: pull_request
+        jobs:
+          t:
+            steps:
+              - run: pytest tests/slow || true
+              - run: pytest tests/unit
+        """)["ci.pr_tests"]
+    assert fact.value is True
+    assert [e.line for e in fact.evidence] == [6]
+
+
+@pytest.mark.parametrize("step", [
+    "- run: pytest | tee out.txt\n        shell: bash",
+    "- run: |\n          set -euo pipefail\n          pytest | tee out.txt",
+])
+def test_pipes_count_with_pipefail(snapshot: MakeSnapshot, step: str) -> None:
+    workflow = f"on: pull_request\njobs:\n  t:\n    steps:\n      {step}\n"
+    assert github(snapshot, workflow)["ci.pr_tests"].value is True
+
+
+@pytest.mark.parametrize("step", [
+    "- run: pip install pytest pytest-cov", "- run: echo 'run pytest here'",
+    "- run: pytest --version", "- run: |\n          # pytest -q\n          ls",
+])
+def test_installing_or_mentioning_a_tool_is_not_running_it(snapshot: MakeSnapshot,
+                                                           step: str) -> None:
+    workflow = f"on: pull_request\njobs:\n  t:\n    steps:\n      {step}\n"
+    fact = github(snapshot, workflow)["ci.pr_tests"]
+    assert fact.value is False
+    assert not [e for e in fact.evidence if e.path]
+
+
+def test_tests_only_after_merge_are_not_pr_tests(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on:
+          push:
+            branches: [main]
+        jobs:
+          t:
+            steps:
+              - run: make test
+        """)["ci.pr_tests"]
+    assert fact.value is False
+    assert "does not run for pull requests (push to main)" in details(fact)
+
+
+def test_push_to_every_branch_validates_pull_request_branches(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, "on: push\njobs:\n  t:\n    steps:\n      - run: nox -s tests\n")[
+        "ci.pr_tests"]
+    assert fact.value is True
+    assert "push to any branch" in fact.evidence[0].detail
+
+
+def test_job_condition_excludes_pull_requests(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on: [pull_request, push]
+        jobs:
+          t:
+            if: github.event_name != 'pull_request' && github.ref == 'refs/heads/main'
+            steps:
+              - run: pytest
+        """)["ci.pr_tests"]
+    assert fact.value is False
+
+
+# -- configuration validation and path filters -----------------------------------------------
+
+VALIDATE = """\
+on:
+  pull_request:
+    paths: ['src/**', '!src/docs/**']
+jobs:
+  validate:
+    steps:
+      - run: terraform fmt -check -recursive
+      - run: terraform -chdir=infra validate
+      - uses: bridgecrewio/checkov-action@v12
+        with: {directory: infra}
+"""
+
+
+def test_pr_config_validation(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, VALIDATE)["ci.pr_config_validation"]
+    assert fact.value is True
+    assert [e.line for e in fact.evidence] == [7, 8, 9]
+
+
+def test_soft_failing_validation_does_not_count(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on: pull_request
+        jobs:
+          v:
+            steps:
+              - run: checkov -d infra --soft-fail
+              - uses: bridgecrewio/checkov-action@v12
+                with: {soft_fail: true}
+        """)["ci.pr_config_validation"]
+    assert fact.value is False
+    assert "--soft-fail" in details(fact) and "soft_fail: true" in details(fact)
+
+
+def test_pr_skips_iac_when_filters_match_no_iac_file(snapshot: MakeSnapshot,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["infra/main.tf", "infra/vars.tf"])
+    fact = github(snapshot, VALIDATE)["ci.pr_skips_iac"]
+    assert fact.value is True
+    assert [e.line for e in fact.evidence] == [7]  # one citation per job
+    assert "job validate on pull_request" in fact.evidence[0].detail
+    assert "src/**" in fact.evidence[0].detail and "infra/main.tf" in fact.evidence[0].detail
+
+
+@pytest.mark.parametrize("paths", ["['infra/**']", "['**.tf']", "['src/**', 'infra/']"])
+def test_filters_that_cover_iac_do_not_skip_it(snapshot: MakeSnapshot, paths: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["infra/main.tf"])
+    fact = github(snapshot, VALIDATE.replace("['src/**', '!src/docs/**']", paths))[
+        "ci.pr_skips_iac"]
+    assert fact.value is False
+    assert "matches IaC file infra/main.tf" in fact.evidence[0].detail
+
+
+def test_negated_path_that_removes_iac_skips_it(snapshot: MakeSnapshot,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["infra/main.tf"])
+    workflow = VALIDATE.replace("['src/**', '!src/docs/**']", "['**', '!infra/**']")
+    assert github(snapshot, workflow)["ci.pr_skips_iac"].value is True
+
+
+def test_paths_ignore_of_iac_skips_it(snapshot: MakeSnapshot,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["infra/main.tf"])
+    workflow = VALIDATE.replace("paths: ['src/**', '!src/docs/**']", "paths-ignore: [infra/**]")
+    assert github(snapshot, workflow)["ci.pr_skips_iac"].value is True
+
+
+def test_no_iac_means_nothing_is_skipped(snapshot: MakeSnapshot, no_iac: None) -> None:
+    fact = github(snapshot, VALIDATE)["ci.pr_skips_iac"]
+    assert fact.value is False
+    assert "IaC files" in fact.evidence[0].detail
+
+
+def test_unfiltered_pr_validation_covers_iac(snapshot: MakeSnapshot,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["infra/main.tf"])
+    fact = github(snapshot, "on: pull_request\njobs:\n  v:\n    steps:\n"
+                            "      - run: tflint --recursive\n")["ci.pr_skips_iac"]
+    assert fact.value is False
+    assert "runs `tflint --recursive` on pull_request for any path" in fact.evidence[0].detail
+
+
+# -- deployments ------------------------------------------------------------------------------
+
+DEPLOY = """\
+on:
+  pull_request:
+  push:
+    branches: [main]
+jobs:
+  plan:
+    steps:
+      - run: terraform plan
+  deploy:
+    if: github.event_name == 'push'
+    environment: production
+    steps:
+      - run: terraform apply -auto-approve
+      - run: databricks bundle deploy -t prod
+"""
+
+
+def test_deploy_on_merge_and_apply_on_merge(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, DEPLOY)
+    merge = result["ci.deploy_on_merge"]
+    assert merge.value is True
+    assert [e.line for e in merge.evidence] == [13, 14]
+    assert "push to main" in merge.evidence[0].detail
+    assert result["ci.iac_apply_on_merge"].value is True
+    assert result["ci.iac_apply_on_pr"].value is False
+    assert result["ci.deploy_manual_only"].value is False
+    assert result["ci.pr_config_validation"].value is True  # terraform plan on the PR
+
+
+def test_step_condition_keeps_apply_off_pull_requests(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on: [pull_request, push]
+        jobs:
+          terraform:
+            steps:
+              - run: terraform plan -no-color
+              - if: github.ref == 'refs/heads/main' && github.event_name == 'push'
+                run: terraform apply -auto-approve -input=false
+        """)
+    assert result["ci.iac_apply_on_merge"].value is True
+    assert result["ci.iac_apply_on_pr"].value is False
+
+
+def test_apply_on_pull_request_is_reported(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, DEPLOY.replace("    if: github.event_name == 'push'\n", ""))
+    fact = result["ci.iac_apply_on_pr"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 12
+    assert "pull_request" in fact.evidence[0].detail
+
+
+def test_needs_carries_the_condition_of_the_job_it_waits_for(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on:
+          pull_request:
+          push:
+            branches: [main]
+        jobs:
+          gate:
+            if: github.event_name == 'push'
+            steps:
+              - run: echo ok
+          apply:
+            needs: gate
+            steps:
+              - run: kubectl apply -f k8s/
+        """)
+    assert result["ci.iac_apply_on_pr"].value is False
+    assert result["ci.iac_apply_on_merge"].value is True
+
+
+def test_manual_only_deploys(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on:
+          workflow_dispatch:
+            inputs:
+              environment: {type: choice, options: [dev, prod]}
+        jobs:
+          deploy:
+            steps:
+              - run: az ml online-deployment create -f deployment.yml
+        """)
+    assert result["ci.deploy_manual_only"].value is True
+    assert result["ci.deploy_manual_only"].evidence[0].line == 8
+    merge = result["ci.deploy_on_merge"]
+    assert merge.value is False
+    assert "deploys, but not on a merge (workflow_dispatch" in details(merge)
+
+
+def test_docker_push_is_not_a_deployment(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on:
+          push:
+            branches: [main]
+        jobs:
+          image:
+            steps:
+              - run: docker build -t registry/app:${{ github.sha }} .
+              - run: docker push registry/app:${{ github.sha }}
+              - uses: docker/build-push-action@v6
+                with: {push: true, tags: registry/app:latest}
+        """)
+    fact = result["ci.deploy_on_merge"]
+    assert fact.value is False
+    assert "publishes an image or package; not a deployment" in details(fact)
+    assert [e.line for e in fact.evidence if e.path] == [8, 9]
+    assert result["ci.deploy_manual_only"].value is False
+
+
+@pytest.mark.parametrize("uses", ["azure/webapps-deploy@v3",
+                                  "aws-actions/amazon-ecs-deploy-task-definition@v2"])
+def test_deploy_actions_count(snapshot: MakeSnapshot, uses: str) -> None:
+    workflow = ("on:\n  push:\n    branches: [master]\njobs:\n  d:\n    steps:\n"
+                f"      - uses: {uses}\n")
+    fact = github(snapshot, workflow)["ci.deploy_on_merge"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 7
+    assert "push to master" in fact.evidence[0].detail
+
+
+def test_release_tags_and_merged_pull_requests_deploy_on_merge(snapshot: MakeSnapshot) -> None:
+    release = github(snapshot, "on:\n  release:\n    types: [published]\njobs:\n  d:\n"
+                               "    steps:\n      - run: gcloud run deploy api --source .\n")
+    assert release["ci.deploy_on_merge"].value is True
+    assert "release" in release["ci.deploy_on_merge"].evidence[0].detail
+
+
+def test_pull_request_closed_runs_after_the_merge(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on:
+          pull_request:
+            types: [closed]
+        jobs:
+          d:
+            if: github.event.pull_request.merged == true
+            steps:
+              - run: sam deploy --no-confirm-changeset
+        """)
+    assert result["ci.deploy_on_merge"].value is True
+    assert result["ci.iac_apply_on_pr"].value is False
+
+
+def test_workflow_run_after_ci_on_main_follows_the_merge(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on:
+          workflow_run:
+            workflows: [CI]
+            types: [completed]
+            branches: [main]
+        jobs:
+          d:
+            steps:
+              - run: pulumi up --yes --stack prod
+        """)
+    assert result["ci.iac_apply_on_merge"].value is True
+    assert "workflow_run" in result["ci.iac_apply_on_merge"].evidence[0].detail
+
+
+def test_dry_run_is_validation_not_deployment(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, "on: pull_request\njobs:\n  d:\n    steps:\n"
+                              "      - run: kubectl apply --dry-run=client -f k8s/\n")
+    assert result["ci.iac_apply_on_pr"].value is False
+    assert result["ci.pr_config_validation"].value is True
+
+
+# -- reusable workflows, matrices, environments ----------------------------------------------
+
+CALLEE = """\
+on:
+  workflow_call:
+    inputs:
+      environment: {type: string, required: true}
+jobs:
+  deploy:
+    environment: ${{ inputs.environment }}
+    steps:
+      - run: databricks bundle deploy -t ${{ inputs.environment }}
+"""
+
+
+def test_reusable_workflow_runs_with_the_callers_triggers(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({WF: """\
+        on:
+          push:
+            branches: [main]
+        jobs:
+          staging:
+            uses: ./.github/workflows/deploy.yml
+            with: {environment: staging}
+          production:
+            needs: staging
+            uses: ./.github/workflows/deploy.yml
+            with: {environment: production}
+        """, ".github/workflows/deploy.yml": CALLEE}))
+    merge = result["ci.deploy_on_merge"]
+    assert merge.value is True
+    assert (merge.evidence[0].path, merge.evidence[0].line) == (".github/workflows/deploy.yml", 9)
+    assert "called by .github/workflows/ci.yml: job staging" in merge.evidence[0].detail
+    multi = result["ci.multi_env_deploy"]
+    assert multi.value is True
+    assert {e.detail.rsplit("deploys ", 1)[1] for e in multi.evidence} == {"staging", "prod"}
+
+
+def test_reusable_workflow_alone_never_runs(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({".github/workflows/deploy.yml": CALLEE}))
+    assert result["ci.deploy_on_merge"].value is False
+    assert result["ci.deploy_manual_only"].value is False
+    assert "deploy steps" in result["ci.deploy_manual_only"].evidence[0].detail
+
+
+def test_remote_reusable_workflow_is_noted(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, "on: pull_request\njobs:\n  t:\n"
+                            "    uses: org/shared/.github/workflows/test.yml@v1\n")["ci.pr_tests"]
+    assert fact.value is False
+    assert "another repository (org/shared/.github/workflows/test.yml@v1)" in details(fact)
+
+
+def test_matrix_over_environments_is_multi_env(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on: {push: {branches: [main]}}
+        jobs:
+          deploy:
+            strategy:
+              matrix:
+                env: [dev, staging, prod]
+            environment: ${{ matrix.env }}
+            steps:
+              - run: databricks bundle deploy -t ${{ matrix.env }}
+        """)
+    fact = result["ci.multi_env_deploy"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 9
+    assert "dev, prod, staging" in fact.evidence[0].detail
+
+
+def test_same_command_in_two_environment_jobs_is_multi_env(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on: {push: {branches: [main]}}
+        jobs:
+          dev:
+            steps:
+              - run: terraform apply -var-file=envs/dev.tfvars -auto-approve
+          prod:
+            needs: dev
+            steps:
+              - run: terraform apply -var-file=envs/prod.tfvars -auto-approve
+        """)
+    assert result["ci.multi_env_deploy"].value is True
+
+
+def test_one_environment_is_not_multi_env(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, DEPLOY)["ci.multi_env_deploy"]
+    assert fact.value is False
+    assert "deploys prod" in details(fact)
+
+
+def test_two_environment_words_in_one_command_are_not_multi_env(snapshot: MakeSnapshot) -> None:
+    workflow = ("on: {push: {branches: [main]}}\njobs:\n  d:\n    steps:\n"
+                "      - run: helm upgrade --install api chart -f values-dev.yaml "
+                "--set promote.to=prod\n")
+    assert github(snapshot, workflow)["ci.multi_env_deploy"].value is False
+
+
+# -- schedules and load tests -----------------------------------------------------------------
+
+def test_schedule_names_what_it_runs(snapshot: MakeSnapshot) -> None:
+    fact = github(snapshot, """\
+        on:
+          schedule:
+            - cron: '0 4 * * 1'
+        jobs:
+          retrain:
+            steps:
+              - uses: actions/checkout@v4
+              - run: pip install -r requirements.txt
+              - run: python train.py --config prod.yaml
+        """)["ci.scheduled"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 3
+    assert "cron '0 4 * * 1'" in fact.evidence[0].detail
+    assert fact.evidence[0].detail.endswith("runs job retrain: python train.py --config prod.yaml")
+
+
+def test_load_tests(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, "on: workflow_dispatch\njobs:\n  load:\n    steps:\n"
+                              "      - run: k6 run --vus 50 load/test.js\n")
+    assert result["ci.load_tests"].value is True
+    assert result["ci.load_tests"].evidence[0].line == 5
+    assert github(snapshot, "on: push\njobs:\n  t:\n    steps:\n      - run: pytest\n")[
+        "ci.load_tests"].value is False
+
+
+# -- unparseable and odd files -----------------------------------------------------------------
+
+def test_unparseable_only_file_makes_facts_unknown(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({WF: "on: [push\njobs: {\n"}))
+    assert result["ci.unparseable"].value == (WF,)
+    assert result["ci.unparseable"].evidence[0].line == 2
+    for fid in ("ci.present", "ci.pr_tests", "ci.deploy_on_merge", "ci.scheduled"):
+        assert result[fid].value is None
+        assert result[fid].unknown and WF in result[fid].unknown
+
+
+def test_unparseable_file_does_not_hide_evidence_elsewhere(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({
+        ".github/workflows/bad.yml": "jobs: [\n",
+        WF: "on: pull_request\njobs:\n  t:\n    steps:\n      - run: pytest\n"}))
+    assert result["ci.pr_tests"].value is True
+    assert result["ci.deploy_on_merge"].value is None
+    assert result["ci.unparseable"].value == (".github/workflows/bad.yml",)
+
+
+def test_template_syntax_does_not_break_parsing(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, """\
+        on: pull_request
+        env:
+          IMAGE: ${{ vars.REGISTRY }}/app:${{ github.sha }}
+        jobs:
+          t:
+            runs-on: ${{ matrix.os }}
+            strategy: {matrix: {os: [ubuntu-latest]}}
+            steps:
+              - run: pytest --image ${{ env.IMAGE }}
+        """)
+    assert result["ci.unparseable"].value == ()
+    assert result["ci.pr_tests"].value is True
+
+
+@pytest.mark.parametrize(("path", "content"), [
+    (WF, "- a\n- b\n"), (WF, "on: push\njobs: [1, 2]\n"), (WF, "jobs:\n  t: 3\n  u: {steps: 4}\n"),
+    (".gitlab-ci.yml", "just text"), (".gitlab-ci.yml", "include: 5\njob: {script: 7}\n"),
+    ("azure-pipelines.yml", "trigger: [main]\nsteps: oops\n"),
+    ("azure-pipelines.yml", "stages: [1, {stage: s, jobs: 2}]\n"),
+    (".circleci/config.yml", "workflows: [1, 2]\njobs: 3\n"),
+    ("bitbucket-pipelines.yml", "pipelines: {default: [1, {step: 3}, {parallel: 4}]}\n"),
+    ("Jenkinsfile", "pipeline { stage('x') { sh 'unterminated"),
+])
+def test_odd_shapes_do_not_raise(snapshot: MakeSnapshot, path: str, content: str) -> None:
+    result = facts(snapshot({path: content}))
+    assert set(result) == set(ci.FACTS)
+    assert result["ci.pr_tests"].value is False
+
+
+# -- GitLab CI ---------------------------------------------------------------------------------
+
+def gitlab(snapshot: MakeSnapshot, config: str, **more: str) -> dict[str, Fact]:
+    return facts(snapshot({".gitlab-ci.yml": config, **more}))
+
+
+def test_gitlab_merge_request_rules(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, """\
+        test:
+          script:
+            - pip install -r requirements.txt
+            - pytest
+          rules:
+            - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+        deploy:
+          script: [terraform apply -auto-approve]
+          rules:
+            - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+        """)
+    assert result["ci.systems"].value == ("gitlab-ci",)
+    tests = result["ci.pr_tests"]
+    assert tests.value is True
+    assert (tests.evidence[0].path, tests.evidence[0].line) == (".gitlab-ci.yml", 4)
+    assert "merge request pipeline" in tests.evidence[0].detail
+    assert result["ci.iac_apply_on_merge"].value is True
+    assert result["ci.iac_apply_on_pr"].value is False
+
+
+def test_gitlab_job_without_rules_runs_for_branch_pipelines(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, "unit:\n  script:\n    - pytest\n")
+    assert result["ci.pr_tests"].value is True
+    assert "branch pipeline of a feature branch" in result["ci.pr_tests"].evidence[0].detail
+
+
+def test_gitlab_workflow_rules_excluding_merge_requests(snapshot: MakeSnapshot) -> None:
+    fact = gitlab(snapshot, """\
+        workflow:
+          rules:
+            - if: $CI_COMMIT_BRANCH == "main"
+        unit:
+          script: [pytest]
+        """)["ci.pr_tests"]
+    assert fact.value is False
+    assert "does not run for pull requests (push to the default branch (main)" in details(fact)
+
+
+@pytest.mark.parametrize("masking", ["allow_failure: true", "when: manual"])
+def test_gitlab_allow_failure_and_manual_tests_do_not_count(snapshot: MakeSnapshot,
+                                                            masking: str) -> None:
+    fact = gitlab(snapshot, f"unit:\n  {masking}\n  script:\n    - pytest\n")["ci.pr_tests"]
+    assert fact.value is False
+    assert details(fact).count("unit") >= 1
+
+
+def test_gitlab_pipe_needs_explicit_pipefail(snapshot: MakeSnapshot) -> None:
+    masked = gitlab(snapshot, "unit:\n  script:\n    - pytest | tee out.txt\n")["ci.pr_tests"]
+    assert masked.value is False
+    guarded = gitlab(snapshot, "default:\n  before_script: [set -o pipefail]\n"
+                               "unit:\n  script:\n    - pytest | tee out.txt\n")["ci.pr_tests"]
+    assert guarded.value is True
+
+
+def test_gitlab_includes_are_resolved_and_remote_ones_noted(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, """\
+        include:
+          - local: /ci/test.yml
+          - 'ci/deploy.yml'
+          - remote: https://example.com/ci.yml
+          - template: Security/SAST.gitlab-ci.yml
+        """, **{"ci/test.yml": "unit:\n  script: [python -m pytest]\n",
+                "ci/deploy.yml": "include: {local: ci/common.yml}\n",
+                "ci/common.yml": ".base:\n  script: [helm upgrade --install api chart]\n"
+                                 "release:\n  extends: .base\n"
+                                 "  rules:\n    - if: $CI_COMMIT_TAG\n"})
+    tests = result["ci.pr_tests"]
+    assert tests.value is True
+    assert tests.evidence[0].path == "ci/test.yml"
+    merge = result["ci.deploy_on_merge"]
+    assert merge.value is True
+    assert (merge.evidence[0].path, merge.evidence[0].line) == ("ci/common.yml", 2)
+    assert "tag pipeline" in merge.evidence[0].detail
+    pr_apply = details(result["ci.iac_apply_on_pr"])
+    assert "unresolved remote include: https://example.com/ci.yml" in pr_apply
+    assert "unresolved template include: Security/SAST.gitlab-ci.yml" in pr_apply
+
+
+def test_gitlab_bare_include_and_rule_without_condition(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, "include: ci/deploy.yml\n", **{"ci/deploy.yml": """\
+        deploy:
+          script: [cdk deploy --all --require-approval never]
+          rules:
+            - when: manual
+        """})
+    assert result["ci.deploy_manual_only"].value is True
+    assert result["ci.deploy_manual_only"].evidence[0].path == "ci/deploy.yml"
+    assert result["ci.iac_apply_on_pr"].value is False
+
+
+def test_gitlab_manual_deploy_and_extends_per_environment(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, """\
+        .deploy:
+          script:
+            - databricks bundle deploy -t $TARGET
+        deploy_staging:
+          extends: .deploy
+          variables: {TARGET: staging}
+          rules:
+            - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+              when: manual
+        deploy_prod:
+          extends: .deploy
+          variables: {TARGET: prod}
+          environment: {name: production}
+          rules:
+            - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+              when: manual
+        """)
+    assert result["ci.deploy_manual_only"].value is True
+    assert result["ci.deploy_on_merge"].value is False
+    assert "when: manual" in details(result["ci.deploy_on_merge"])
+    multi = result["ci.multi_env_deploy"]
+    assert multi.value is True
+    assert all(e.line == 3 for e in multi.evidence)
+
+
+def test_gitlab_only_except_and_reference_tags(snapshot: MakeSnapshot) -> None:
+    result = gitlab(snapshot, """\
+        .setup:
+          script:
+            - pip install -e .
+            - tox -e py
+        unit:
+          script:
+            - !reference [.setup, script]
+          only: [merge_requests]
+        apply:
+          script: [pulumi up --yes]
+          only: [main]
+          except: [schedules]
+        """)
+    assert result["ci.pr_tests"].value is True
+    assert result["ci.pr_tests"].evidence[0].line == 4
+    assert result["ci.iac_apply_on_merge"].value is True
+    assert result["ci.iac_apply_on_pr"].value is False
+
+
+def test_gitlab_changes_filter_skips_iac(snapshot: MakeSnapshot,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iac, "iac_files", lambda snap: ["terraform/main.tf"])
+    fact = gitlab(snapshot, """\
+        validate:
+          script: [terraform validate]
+          rules:
+            - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+              changes: [src/**/*, requirements.txt]
+        """)["ci.pr_skips_iac"]
+    assert fact.value is True
+    assert "src/**/*" in fact.evidence[0].detail
+
+
+def test_gitlab_schedule_needs_a_rule_that_names_it(snapshot: MakeSnapshot) -> None:
+    unnamed = gitlab(snapshot, "train:\n  script: [python train.py]\n")["ci.scheduled"]
+    assert unnamed.value is False
+    named = gitlab(snapshot, "train:\n  script: [python train.py]\n  rules:\n"
+                             "    - if: $CI_PIPELINE_SOURCE == \"schedule\"\n")["ci.scheduled"]
+    assert named.value is True
+    assert "runs job train: python train.py" in named.evidence[0].detail
+
+
+# -- Azure Pipelines ---------------------------------------------------------------------------
+
+AZURE = """\
+trigger:
+  branches:
+    include: [main]
+stages:
+  - stage: Test
+    jobs:
+      - job: unit
+        steps:
+          - script: |
+              pip install -r requirements.txt
+              pytest tests
+          - task: TerraformTaskV4@4
+            inputs:
+              command: validate
+  - stage: Deploy
+    condition: and(succeeded(), ne(variables['Build.Reason'], 'PullRequest'))
+    jobs:
+      - template: templates/deploy.yml
+        parameters: {environment: dev}
+      - template: templates/deploy.yml
+        parameters: {environment: prod}
+"""
+AZURE_TEMPLATE = """\
+parameters:
+  - name: environment
+    type: string
+jobs:
+  - deployment: deploy_${{ parameters.environment }}
+    environment: ${{ parameters.environment }}
+    strategy:
+      runOnce:
+        deploy:
+          steps:
+            - task: AzureCLI@2
+              inputs:
+                scriptType: bash
+                inlineScript: |
+                  az deployment group create -g rg-${{ parameters.environment }} -f main.bicep
+"""
+
+
+def test_azure_pull_requests_by_default_and_conditions(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"azure-pipelines.yml": AZURE,
+                             "templates/deploy.yml": AZURE_TEMPLATE}))
+    assert result["ci.systems"].value == ("azure-pipelines",)
+    tests = result["ci.pr_tests"]
+    assert tests.value is True
+    assert tests.evidence[0].line == 11
+    assert "no pr: section" in tests.evidence[0].detail
+    assert result["ci.pr_config_validation"].evidence[0].line == 12
+    assert result["ci.iac_apply_on_pr"].value is False
+    merge = result["ci.iac_apply_on_merge"]
+    assert merge.value is True
+    assert (merge.evidence[0].path, merge.evidence[0].line) == ("templates/deploy.yml", 15)
+    assert result["ci.multi_env_deploy"].value is True
+
+
+def test_azure_pr_none_disables_pull_requests(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"azure-pipelines.yml": "pr: none\n" + AZURE,
+                             "templates/deploy.yml": AZURE_TEMPLATE}))
+    assert result["ci.pr_tests"].value is False
+
+
+def test_azure_not_last_line_without_set_e_is_masked(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot({"azure-pipelines.yml": """\
+        pr: [main]
+        steps:
+          - script: |
+              pytest tests
+              echo "done"
+        """}))["ci.pr_tests"]
+    assert fact.value is False
+    assert "without `set -e`" in details(fact)
+
+
+def test_azure_continue_on_error_and_manual_only(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"azure-pipelines.yml": """\
+        trigger: none
+        pr: none
+        jobs:
+          - job: t
+            continueOnError: true
+            steps:
+              - script: pytest
+              - task: AzureWebApp@1
+                inputs: {appName: api}
+        """}))
+    assert result["ci.pr_tests"].value is False
+    assert result["ci.deploy_manual_only"].value is True
+    assert "no automatic trigger" in result["ci.deploy_manual_only"].evidence[0].detail
+
+
+@pytest.mark.parametrize("path", ["ci.azure-pipelines.yml", ".azure-pipelines/ci.yml",
+                                  "azure-pipelines-ci.yaml", "pipelines/build.yml"])
+def test_azure_pipeline_file_names(snapshot: MakeSnapshot, path: str) -> None:
+    result = facts(snapshot({path: "trigger: [main]\npr: [main]\nsteps:\n  - bash: pytest\n"}))
+    assert result["ci.systems"].value == ("azure-pipelines",)
+    assert result["ci.pr_tests"].evidence[0].path == path
+
+
+def test_azure_template_files_are_not_pipelines_of_their_own(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({
+        "azure-pipelines.yml": "trigger: none\npr: none\nsteps:\n  - template: "
+                               ".azure-pipelines/steps.yml\n",
+        ".azure-pipelines/steps.yml": "steps:\n  - script: kubectl apply -f k8s/\n"}))
+    assert result["ci.iac_apply_on_pr"].value is False
+    assert result["ci.deploy_manual_only"].value is True
+
+
+# -- Jenkins, CircleCI, Bitbucket ------------------------------------------------------------
+
+def test_jenkinsfile_stages_and_when_branch(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"Jenkinsfile": """\
+        pipeline {
+          triggers { cron('H 2 * * *') }
+          stages {
+            stage('Test') {
+              steps {
+                sh 'pytest -q || true'
+                // sh 'tox'
+              }
+            }
+            stage('Deploy') {
+              when { branch 'main' }
+              steps {
+                sh '''
+                  terraform init
+                  terraform apply -auto-approve
+                '''
+              }
+            }
+          }
+        }
+        """}))
+    assert result["ci.systems"].value == ("jenkins",)
+    assert result["ci.pr_tests"].value is False
+    assert "|| true" in details(result["ci.pr_tests"])
+    assert result["ci.iac_apply_on_merge"].evidence[0].line == 15
+    assert result["ci.iac_apply_on_pr"].value is False
+    assert result["ci.scheduled"].value is True
+
+
+def test_circleci_filters_and_approvals(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({".circleci/config.yml": """\
+        version: 2.1
+        jobs:
+          test:
+            steps:
+              - checkout
+              - run: pytest | tee out.txt
+          deploy:
+            steps:
+              - run:
+                  command: helm upgrade --install app ./chart
+        workflows:
+          main:
+            jobs:
+              - test
+              - hold: {type: approval, requires: [test]}
+              - deploy:
+                  requires: [hold]
+                  filters: {branches: {only: main}}
+        """}))
+    assert result["ci.pr_tests"].value is True  # CircleCI runs bash -eo pipefail
+    assert result["ci.deploy_manual_only"].value is True
+    assert "after an approval job" in result["ci.deploy_manual_only"].evidence[0].detail
+
+
+def test_bitbucket_sections_and_pipes(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot({"bitbucket-pipelines.yml": """\
+        pipelines:
+          pull-requests:
+            '**':
+              - step:
+                  name: Unit tests
+                  script:
+                    - pytest
+          branches:
+            main:
+              - step:
+                  name: Deploy
+                  deployment: production
+                  script:
+                    - pipe: atlassian/aws-ecs-deploy:1.6.0
+                      variables: {CLUSTER_NAME: ml}
+        """}))
+    assert result["ci.systems"].value == ("bitbucket-pipelines",)
+    assert result["ci.pr_tests"].evidence[0].line == 7
+    merge = result["ci.deploy_on_merge"]
+    assert merge.value is True
+    assert merge.evidence[0].line == 14
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("command", "classes"), [
+    ("terraform -chdir=infra plan -out tf.plan", {"validate"}),
+    ("terraform apply tf.plan", {"deploy_iac"}),
+    ("cd infra && terraform fmt -check && tflint", {"validate"}),
+    ("terraform fmt", set()),
+    ("kubectl apply --dry-run=server -f k8s/", {"validate"}),
+    ("make test", {"test"}),
+    ("uv run pytest -x", {"test"}),
+    ("pip install -r requirements.txt && pytest", {"test"}),
+    ("echo 'terraform apply'", set()),
+    ("az ml online-deployment create --file blue.yml", {"deploy"}),
+    ("docker push repo/img:1", {"publish"}),
+    ("python scripts/deploy_model.py --stage prod", {"deploy"}),
+    ("locust -f locustfile.py --headless -u 100", {"load"}),
+])
+def test_classify(command: str, classes: set[str]) -> None:
+    assert set(ci.classify(command)) == classes
+
+
+@pytest.mark.parametrize(("expression", "event", "ref", "expected"), [
+    ("github.event_name == 'push'", "push", "refs/heads/main", True),
+    ("github.event_name == 'push'", "pull_request", "refs/pull/1/merge", False),
+    ("${{ github.ref == 'refs/heads/main' && github.event_name != 'pull_request' }}", "push",
+     "refs/heads/main", True),
+    ("startsWith(github.ref, 'refs/tags/v')", "push", "refs/heads/main", False),
+    ("!contains(github.event.head_commit.message, '[skip]')", "push", "refs/heads/main", None),
+    ("(github.event_name == 'schedule' || github.event_name == 'push') && always()", "push",
+     "refs/heads/main", True),
+])
+def test_github_expressions(expression: str, event: str, ref: str,
+                            expected: bool | None) -> None:
+    run = ci.Run("x", "", "p", None, ci._github_values(event, ref, "main"))
+    node = ci.parse_expression(expression)
+    assert node is not None
+    assert ci.truth(ci.evaluate(node, ci._github_lookup(run))) is expected
+
+
+@pytest.mark.parametrize(("expression", "kind", "expected"), [
+    ('$CI_PIPELINE_SOURCE == "merge_request_event"', "pr", True),
+    ("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "merge", True),
+    ("$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "tag", False),
+    ("$CI_COMMIT_TAG =~ /^v\\d+/", "tag", True),
+    ("$CI_MERGE_REQUEST_IID && $DEPLOY == 'yes'", "merge", False),
+    ("$CI_COMMIT_REF_NAME =~ /^release\\//", "merge", False),
+])
+def test_gitlab_expressions(expression: str, kind: str, expected: bool) -> None:
+    runs = {r.kind: r for r in reversed(ci._gitlab_runs("p", None, "main"))}
+    node = ci.parse_expression(expression)
+    assert node is not None
+    assert ci.truth(ci.evaluate(node, ci._gitlab_lookup(runs[kind]))) is expected
+
+
+def test_azure_expressions() -> None:
+    runs = {r.kind: r for r in ci.azure_runs({"schedules": [{"cron": "0 0 * * *"}]}, "p", [],
+                                             "main")}
+    node = ci.parse_expression("and(succeeded(), eq(variables['Build.SourceBranch'], "
+                               "'refs/heads/main'), ne(variables.Build.Reason, 'Schedule'))")
+    assert node is not None
+    results = {k: ci.truth(ci.evaluate(node, ci._azure_lookup(r))) for k, r in runs.items()}
+    assert results == {"merge": True, "pr": False, "schedule": False}
+
+
+def test_unreadable_expressions_keep_every_run() -> None:
+    assert ci.parse_expression("a == (b") is None
+    run = ci.Run("pr", "", "p", None, {})
+    assert ci.narrow([run], "github.event_name ==", ci._github_lookup) == (run,)
+    assert ci.narrow([run], False, ci._github_lookup) == ()
