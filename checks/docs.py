@@ -1,0 +1,705 @@
+"""Documentation: written sections with real content under them (goals, team, risks, data, model
+choice, architecture, retraining, roll-back), and code documented with docstrings."""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import Any
+
+from mlops_auditor.checks import common
+from mlops_auditor.model import Evidence, Fact
+from mlops_auditor.snapshot import Snapshot, matching
+
+TOPICS = ("business_goals", "team", "model_risk", "data_preparation", "data_definition",
+          "model_choice", "architecture", "retraining", "rollback")
+
+FACTS = {
+    "docs.business_goals": "a section on business goals, objectives or KPIs with content under it",
+    "docs.team": "a section on the team, owners or responsibilities with content, or a "
+                 "CODEOWNERS/MAINTAINERS file naming people",
+    "docs.model_risk": "a section on risks, limitations, bias or failure modes with content",
+    "docs.data_preparation": "a section on data collection, cleaning or preprocessing that says "
+                             "why (a motivation), not only what",
+    "docs.data_definition": "a section defining the data: data dictionary, features, schema, "
+                            "columns",
+    "docs.model_choice": "a section on the choice of model that justifies it (because, compared "
+                         "with, outperforms, trade-off)",
+    "docs.architecture": "a section on the architecture, architecture decision records, an "
+                         "ARCHITECTURE document or diagrams as code",
+    "docs.retraining": "a section on retraining: when and how the model is trained again",
+    "docs.rollback": "a section on rolling back to a previous model version, or a runbook",
+    "docs.code_documented": "documentation as code: at least 60% of public functions and classes "
+                            "have docstrings, or a docs site is generated from the code",
+    "docs.docstring_share": "share of public functions and classes (tests excluded) with a "
+                            "docstring; None when there is no Python code",
+}
+
+
+# -- reading documents into headings and sections -------------------------------------------
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    title: str
+    start: int  # 0-based index of the heading's first line (an overline, or the title)
+    end: int  # 0-based index of its last line (the title, or its underline)
+    line: int  # 0-based index of the title line
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text split into lines, with the lines that are markup rather than content marked."""
+
+    path: str
+    lines: list[str]
+    headings: list[Heading]
+    code: list[bool]  # True for lines inside fenced code blocks (and the fences)
+    fences: list[tuple[int, str, list[str]]]  # (line index, info string, block lines)
+    cells: list[int] | None = None  # notebook cell number of each line
+
+    @cached_property
+    def heading_lines(self) -> frozenset[int]:
+        """Indexes of the lines that belong to headings (overlines, titles, underlines)."""
+        return frozenset(i for h in self.headings for i in range(h.start, h.end + 1))
+
+    def where(self, index: int) -> tuple[int | None, str]:
+        """Line number for evidence (None in notebooks) and a prefix naming the cell."""
+        if self.cells is None:
+            return index + 1, ""
+        return None, f"cell {self.cells[min(index, len(self.cells) - 1)] + 1}: "
+
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`]*)$")
+_NOT_PARAGRAPH = re.compile(r"^\s*([-*+>|]|\d+[.)]\s|#|```|~~~)|^ {4}")
+_RST_ADORNMENT = re.compile(r"""^([=\-~^"'`#*+:._])\1+\s*$""")
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _blank_keep_lines(match: re.Match[str]) -> str:
+    return "\n" * match.group(0).count("\n")
+
+
+def parse_document(path: str, text: str, cells: list[int] | None = None) -> Document:
+    """Split TEXT into lines and find its headings (reStructuredText for .rst, else Markdown).
+
+    HTML comments and YAML front matter (Hugging Face model cards) are blanked, keeping line
+    numbers, so that template instructions and metadata are not read as content."""
+    text = _COMMENT.sub(_blank_keep_lines, text)
+    lines = text.split("\n")
+    rst = path.lower().endswith(".rst")
+    if not rst and lines[0].strip() == "---":
+        for i in range(1, min(len(lines), 400)):
+            if lines[i].strip() in ("---", "..."):
+                lines[: i + 1] = [""] * (i + 1)
+                break
+    code, fences = _fenced(lines)
+    headings = _rst_headings(lines) if rst else _markdown_headings(lines, code)
+    return Document(path, lines, headings, code, fences, cells)
+
+
+def _fenced(lines: list[str]) -> tuple[list[bool], list[tuple[int, str, list[str]]]]:
+    code = [False] * len(lines)
+    fences: list[tuple[int, str, list[str]]] = []
+    opened: tuple[int, str, str] | None = None  # (index, fence, info)
+    for i, line in enumerate(lines):
+        match = _FENCE.match(line)
+        if opened is None:
+            if match:
+                opened = (i, match.group(1), match.group(2).strip())
+                code[i] = True
+            continue
+        code[i] = True
+        if match and match.group(1)[0] == opened[1][0] and len(match.group(1)) >= len(opened[1]) \
+                and not match.group(2).strip():
+            fences.append((opened[0], opened[2], lines[opened[0] + 1 : i]))
+            opened = None
+    if opened is not None:  # an unclosed fence runs to the end, as in CommonMark
+        fences.append((opened[0], opened[2], lines[opened[0] + 1 :]))
+    return code, fences
+
+
+def _markdown_headings(lines: list[str], code: list[bool]) -> list[Heading]:
+    headings: list[Heading] = []
+    for i, line in enumerate(lines):
+        if code[i]:
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            headings.append(Heading(len(atx.group(1)), (atx.group(2) or "").strip(), i, i, i))
+            continue
+        if i and _SETEXT.match(line) and not code[i - 1]:
+            above = lines[i - 1]
+            taken = bool(headings) and headings[-1].end == i - 1
+            if above.strip() and not taken and not _NOT_PARAGRAPH.match(above):
+                level = 1 if line.strip().startswith("=") else 2
+                headings.append(Heading(level, above.strip(), i - 1, i, i - 1))
+    return headings
+
+
+def _rst_headings(lines: list[str]) -> list[Heading]:
+    """Title lines with an underline (and maybe an overline) at least as long as the title;
+    levels follow the order in which adornment styles first appear, as in docutils."""
+    styles: list[tuple[str, bool]] = []
+    headings: list[Heading] = []
+    i = 0
+    while i + 1 < len(lines):
+        title, under = lines[i], lines[i + 1]
+        over = i > 0 and bool(_RST_ADORNMENT.match(lines[i - 1]))
+        if (title.strip() and not title[0].isspace() and not _RST_ADORNMENT.match(title)
+                and _RST_ADORNMENT.match(under) and len(under.rstrip()) >= len(title.rstrip())):
+            style = (under[0], over and lines[i - 1][0] == under[0])
+            if style not in styles:
+                styles.append(style)
+            start = i - 1 if style[1] else i
+            headings.append(Heading(styles.index(style) + 1, title.strip(), start, i + 1, i))
+            i += 2
+            continue
+        i += 1
+    return headings
+
+
+@dataclass(frozen=True)
+class Section:
+    document: Document
+    heading: Heading
+    first: int  # first body line index
+    last: int  # one past the last body line index
+
+
+def sections(document: Document) -> list[Section]:
+    """Each heading with its body: the lines up to the next heading of the same or a higher
+    level (subsections belong to the body)."""
+    result = []
+    for n, heading in enumerate(document.headings):
+        last = len(document.lines)
+        for later in document.headings[n + 1 :]:
+            if later.level <= heading.level:
+                last = later.start
+                break
+        result.append(Section(document, heading, heading.end + 1, last))
+    return result
+
+
+_MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)|:[a-z_]+:|\s+#+\s*$")
+_NUMBERING = re.compile(r"^(\d+(\.\d+)*\.?|[ivx]+\.|[a-z]\))\s+", re.I)
+
+
+def clean_title(title: str) -> str:
+    title = _MARKUP.sub(lambda m: m.group(1) or "", title)
+    title = _NUMBERING.sub("", title.strip())
+    return title.strip().strip("-\u2013\u2014:?!.").strip()
+
+
+# -- judging the content under a heading ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Substance:
+    words: int
+    items: int
+    diagrams: int
+    text: str  # the content left once markup and placeholders are removed
+    placeholders: int  # lines that held only a placeholder (TODO, TBD, coming soon ...)
+
+
+_LIST_ITEM = re.compile(r"^\s*([-*+•]|\d+[.)]|#\.)\s+")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]+\)|<img\s|^\s*\.\.\s+(image|figure)::")
+_TAG = re.compile(r"<[^>\n]*>")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_RST_DIRECTIVE = re.compile(r"^\s*\.\.\s")
+
+
+def _compiled(key: str) -> re.Pattern[str]:
+    return _pattern(str(common.catalogue("docs")["substance"][key]))
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text, re.I)
+
+
+def substance(document: Document, first: int, last: int) -> Substance:
+    """Measure the content of lines FIRST..LAST: words of prose, list/table items and diagrams.
+
+    Headings of subsections, code blocks, HTML tags and comments, placeholder lines ("TODO",
+    "TBD", "coming soon", "[More Information Needed]") and template brackets are not content."""
+    placeholder_line = _compiled("placeholder_line")
+    placeholder_words = _compiled("placeholder_words")
+    placeholder_bracket = _compiled("placeholder_bracket")
+    words = items = diagrams = placeholders = 0
+    kept: list[str] = []
+    for i in range(first, last):
+        line = document.lines[i]
+        if i in document.heading_lines or document.code[i]:
+            continue
+        if _IMAGE.search(line):
+            diagrams += 1
+        if _TABLE_SEPARATOR.match(line) and "-" in line:
+            if "|" in line:
+                items -= 1  # the row above was the table's header
+            continue
+        if _RST_DIRECTIVE.match(line):
+            continue
+        content = _LINK.sub(lambda m: m.group(1), _TAG.sub(" ", line))
+        content = placeholder_bracket.sub(" ", content)
+        bare = _LIST_ITEM.sub("", content).strip().strip("|").strip().strip("*_").strip()
+        if not bare:
+            continue
+        if placeholder_line.search(bare):
+            placeholders += 1
+            continue
+        content = placeholder_words.sub(" ", content)
+        found = len(_WORD.findall(content))
+        if not found:
+            continue
+        words += found
+        if _LIST_ITEM.match(line) or "|" in line:
+            items += 1
+        kept.append(bare)
+    diagrams += sum(1 for index, info, block in document.fences
+                    if first <= index < last and _is_diagram(info, block))
+    return Substance(words, max(items, 0), diagrams, " ".join(kept), placeholders)
+
+
+def _is_diagram(info: str, block: list[str]) -> bool:
+    """A mermaid or PlantUML block that draws a structure with a few lines of content."""
+    catalogue = common.catalogue("docs")
+    body = [line.strip() for line in block if line.strip() and not line.strip().startswith("%%")]
+    kind = info.split()[0].lower() if info.split() else ""
+    enough = len(body) >= int(catalogue["diagram_min_lines"])
+    if kind == "mermaid":
+        first = body[0].split()[0].lower() if body else ""
+        return enough and first in catalogue["mermaid_kinds"]
+    return enough and kind in ("plantuml", "puml", "structurizr", "d2")
+
+
+def is_substantive(found: Substance, diagrams_count: bool = False) -> bool:
+    rules = common.catalogue("docs")["substance"]
+    return (found.words >= int(rules["min_words"]) or found.items >= int(rules["min_items"])
+            or (diagrams_count and found.diagrams > 0))
+
+
+# -- documents of the project -----------------------------------------------------------------
+
+def _skipped(path: str) -> bool:
+    catalogue = common.catalogue("docs")
+    name = posixpath.basename(path)
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return bool(_pattern(catalogue["skip_names"]).match(stem) or
+                matching([path], *common.NOT_PROJECT_CODE, *catalogue["skip_paths"]))
+
+
+def documents(snap: Snapshot) -> tuple[list[Document], list[str]]:
+    """Every readable document of the project (Markdown, reStructuredText, README text files,
+    notebooks' markdown cells), and the paths that could not be read."""
+    def load() -> tuple[list[Document], list[str]]:
+        catalogue = common.catalogue("docs")
+        result: list[Document] = []
+        failed: list[str] = []
+        for path in snap.glob(*catalogue["sources"]):
+            if _skipped(path):
+                continue
+            text = snap.text(path)
+            if text.ok:
+                result.append(parse_document(path, text.value))
+            else:
+                failed.append(path)
+        for path in snap.glob(*catalogue["notebooks"]):
+            if _skipped(path):
+                continue
+            cells = snap.notebook(path)
+            if not cells.ok:
+                failed.append(path)
+                continue
+            lines: list[str] = []
+            owner: list[int] = []
+            for number, (kind, source) in enumerate(cells.value):
+                if kind == "markdown":
+                    cell_lines = [*source.split("\n"), ""]
+                    lines += cell_lines
+                    owner += [number] * len(cell_lines)
+            result.append(parse_document(path, "\n".join(lines), owner))
+        return result, failed
+
+    found: tuple[list[Document], list[str]] = snap.memo("docs.documents", load)
+    return found
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+@dataclass
+class Findings:
+    support: list[Evidence]
+    counter: list[Evidence]
+
+
+def _matches(title: str, topic: dict[str, Any], key: str) -> bool:
+    return any(_pattern(p).search(title) for p in topic.get(key) or ())
+
+
+def topic_sections(documents_: list[Document]) -> dict[str, Findings]:
+    """For each topic: sections whose heading names it and whose body has content (and the cue
+    the topic asks for), and counter-evidence for headings with nothing (or no cue) under them."""
+    topics: dict[str, Any] = common.catalogue("docs")["topics"]
+    results = {name: Findings([], []) for name in TOPICS}
+    for document in documents_:
+        for section in sections(document):
+            title = clean_title(section.heading.title)
+            if not title:
+                continue
+            for name, topic in topics.items():
+                plain = _matches(title, topic, "headings")
+                cued = _matches(title, topic, "cue_headings")
+                if not (plain or cued) or _matches(title, topic, "not_headings"):
+                    continue
+                _judge(section, title, name, topic, plain, results[name])
+    return results
+
+
+def _judge(section: Section, title: str, name: str, topic: dict[str, Any], plain: bool,
+           findings: Findings) -> None:
+    document = section.document
+    line, cell = document.where(section.heading.line)
+    content = substance(document, section.first, section.last)
+    if not is_substantive(content, diagrams_count=name == "architecture"):
+        why = "only a placeholder" if content.placeholders else "no content"
+        findings.counter.append(common.at(
+            document.path, line, f"{cell}heading '{title}' has {why} under it, not counted"))
+        return
+    if not plain and not _pattern(topic["cue"]).search(content.text):
+        findings.counter.append(common.at(
+            document.path, line,
+            f"{cell}heading '{title}' has content but does not give "
+            f"{topic.get('cue_name', 'the cue it needs')}: "
+            f"{content.text}"))
+        return
+    findings.support.append(common.at(document.path, line, f"{cell}'{title}': {content.text}"))
+
+
+# -- team evidence outside documents -----------------------------------------------------------
+
+_OWNER = re.compile(r"(^|\s)(@[\w.-]+(/[\w.-]+)?|[\w.+-]+@[\w-]+\.[\w.-]+)")
+
+
+def codeowners_rules(snap: Snapshot) -> list[Evidence]:
+    """CODEOWNERS lines that give a path at least one owner: a named owner is a team member with
+    a responsibility. A path with no owner removes ownership and does not count."""
+    hits: list[Evidence] = []
+    for path in snap.glob(*common.catalogue("docs")["codeowners"]):
+        if path not in common.catalogue("docs")["codeowners"]:
+            continue
+        rules = [(n, line) for n, line in enumerate(snap.lines(path), start=1)
+                 if line.strip() and not line.lstrip().startswith(("#", "["))
+                 and len(line.split()) >= 2 and _OWNER.search(line.split(None, 1)[1])]
+        if rules:
+            n, line = rules[0]
+            hits.append(common.at(path, n, f"{len(rules)} ownership rule(s), first: {line}"))
+    return hits
+
+
+def maintainers_files(snap: Snapshot) -> list[Evidence]:
+    """MAINTAINERS/OWNERS files that name people (an e-mail, a @handle, a list item or a table
+    row with a name); OWNERS files in the Prow YAML shape count with a non-empty list."""
+    catalogue = common.catalogue("docs")
+    names = _pattern(catalogue["maintainers"])
+    hits: list[Evidence] = []
+    for path in snap.files:
+        if not names.match(posixpath.basename(path)) or matching([path], *common.NOT_PROJECT_CODE):
+            continue
+        people = _owners_yaml(snap, path, catalogue["owners_yaml_keys"])
+        if not people:
+            people = [(n, line.strip()) for n, line in enumerate(snap.lines(path), start=1)
+                      if _names_person(line)]
+        if people:
+            n, line = people[0]
+            hits.append(common.at(path, n, f"{len(people)} person(s) named, first: {line}"))
+    return hits
+
+
+def _names_person(line: str) -> bool:
+    text = line.strip()
+    if not text or text.startswith(("#", "<!--")) or _TABLE_SEPARATOR.match(text):
+        return False
+    bare = _LIST_ITEM.sub("", text).strip("|* ")
+    if not bare or _compiled("placeholder_line").search(bare):
+        return False
+    if _OWNER.search(text):
+        return True
+    return bool(_LIST_ITEM.match(text) and len(_WORD.findall(bare)) >= 2)
+
+
+def _owners_yaml(snap: Snapshot, path: str, keys: list[str]) -> list[tuple[int, str]]:
+    if "." in posixpath.basename(path):
+        return []
+    data = snap.yaml(path)
+    if not data.ok or not isinstance(data.value, dict):
+        return []
+    people: list[str] = []
+    for key in keys:
+        listed = data.value.get(key)
+        if isinstance(listed, list):
+            people += [p for p in listed if isinstance(p, str) and p.strip()]
+    if not people:
+        return []
+    line = common.first_line(snap.text(path).value or "", re.compile(r"^\s*-\s*\S"))
+    return [(line or 1, p) for p in people]
+
+
+# -- architecture evidence outside headings ------------------------------------------------------
+
+def adr_records(snap: Snapshot, documents_: list[Document]) -> list[Evidence]:
+    """Architecture decision records with content: files in an ADR folder (the usual folders
+    and the one `.adr-dir` names), and MADR-shaped files elsewhere. Each record counts."""
+    catalogue = common.catalogue("docs")
+    folders = [f.strip("/") for f in catalogue["adr_folders"]]
+    if snap.exists(".adr-dir"):
+        named = (snap.text(".adr-dir").value or "").strip().strip("/")
+        if named and ".." not in named:
+            folders.append(posixpath.normpath(named))
+    skip = _pattern(catalogue["adr_skip_names"])
+    context = _pattern(catalogue["adr_headings"]["context"])
+    decision = _pattern(catalogue["adr_headings"]["decision"])
+    hits: list[Evidence] = []
+    for document in documents_:
+        if document.cells is not None:
+            continue
+        in_folder = any(document.path.lower().startswith(f.lower() + "/") for f in folders)
+        titles = [clean_title(h.title) for h in document.headings]
+        madr = any(context.match(t) for t in titles) and any(decision.match(t) for t in titles)
+        if not (in_folder or madr) or skip.match(posixpath.basename(document.path)):
+            continue
+        content = substance(document, 0, len(document.lines))
+        if is_substantive(content):
+            title = titles[0] if titles else posixpath.basename(document.path)
+            hits.append(common.at(document.path, 1, f"architecture decision record: {title}"))
+    return hits
+
+
+def architecture_documents(documents_: list[Document]) -> list[Evidence]:
+    """An ARCHITECTURE document (by name) whose whole text has content, whatever its headings."""
+    names = _pattern(common.catalogue("docs")["architecture_documents"])
+    hits = []
+    for document in documents_:
+        if names.match(posixpath.basename(document.path)):
+            content = substance(document, 0, len(document.lines))
+            if is_substantive(content, diagrams_count=True):
+                hits.append(common.at(document.path, 1, f"architecture document: {content.text}"))
+    return hits
+
+
+def diagrams(snap: Snapshot, documents_: list[Document]) -> list[Evidence]:
+    """Diagrams as code: Structurizr, PlantUML, mermaid and D2 files with a few lines of
+    content, and mermaid/PlantUML blocks in the documents."""
+    catalogue = common.catalogue("docs")
+    hits: list[Evidence] = []
+    for path in snap.glob(*catalogue["diagram_files"]):
+        if matching([path], *common.NOT_PROJECT_CODE):
+            continue
+        body = [line for line in snap.lines(path)
+                if line.strip() and not line.strip().startswith(("'", "%%", "//", "#", "@"))]
+        if len(body) >= int(catalogue["diagram_min_lines"]):
+            hits.append(common.at(path, 1, f"diagram as code ({len(body)} lines)"))
+    for document in documents_:
+        for index, info, block in document.fences:
+            if _is_diagram(info, block):
+                line, cell = document.where(index)
+                hits.append(common.at(document.path, line, f"{cell}{info.split()[0]} diagram: "
+                                      f"{' '.join(b.strip() for b in block[:3])}"))
+    return hits
+
+
+# -- code documentation -----------------------------------------------------------------------
+
+@dataclass
+class Docstrings:
+    documented: list[Evidence]
+    undocumented: list[Evidence]
+    files: int
+    failed: list[str]
+
+
+def _public_definitions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef |
+                                                      ast.ClassDef]:
+    """Module-level public functions and classes, and public methods of public classes.
+    Overload stubs and property setters/deleters repeat a documented name and are left out."""
+    found: list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if node.name.startswith("_") or _repeats_a_name(node):
+            continue
+        found.append(node)
+        if isinstance(node, ast.ClassDef):
+            found += [item for item in node.body
+                      if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and not item.name.startswith("_") and not _repeats_a_name(item)]
+    return found
+
+
+def _repeats_a_name(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    for decorator in node.decorator_list:
+        name = ast.unparse(decorator)
+        if name.endswith(("overload", ".setter", ".deleter")):
+            return True
+    return False
+
+
+def docstrings(snap: Snapshot) -> Docstrings:
+    """Public functions and classes of the project's Python code (tests excluded), with and
+    without a docstring. Read with ast only; a file that does not parse is reported."""
+    result = Docstrings([], [], 0, [])
+    placeholder = _compiled("placeholder_line")
+    for path in common.python_files(snap, include_tests=False):
+        tree = snap.python(path)
+        if not tree.ok:
+            result.failed.append(path)
+            continue
+        result.files += 1
+        for node in _public_definitions(tree.value):
+            doc = (ast.get_docstring(node) or "").strip()
+            kind = "class" if isinstance(node, ast.ClassDef) else "def"
+            item = common.at(path, node.lineno, f"{kind} {node.name}")
+            if doc and not placeholder.search(doc):
+                result.documented.append(item)
+            else:
+                result.undocumented.append(item)
+    return result
+
+
+def generated_docs(snap: Snapshot) -> tuple[list[Evidence], list[Evidence]]:
+    """A docs site generated from the code: mkdocs with mkdocstrings used by a page (`:::`) or a
+    page generator, or Sphinx with autodoc/autosummary directives in use, or autoapi. A plugin
+    configured but never used is counter-evidence."""
+    support: list[Evidence] = []
+    counter: list[Evidence] = []
+    catalogue = common.catalogue("docs")
+    for path in snap.glob(*catalogue["mkdocs"]):
+        config = snap.yaml(path)
+        if not config.ok or not isinstance(config.value, dict):
+            continue
+        plugins = _plugin_names(config.value.get("plugins"))
+        if not plugins & set(catalogue["mkdocs_plugins"]):
+            continue
+        line = common.first_line(snap.text(path).value or "", re.compile("mkdocstrings"))
+        docs_dir = posixpath.normpath(posixpath.join(posixpath.dirname(path),
+                                                     str(config.value.get("docs_dir") or "docs")))
+        pages = snap.glob(f"{docs_dir}/**/*.md", f"{docs_dir}/**/*.py")
+        used = common.grep(snap, pages, _pattern(catalogue["mkdocstrings_directive"]),
+                           comment=None, limit=1)
+        generator = plugins & set(catalogue["mkdocs_generators"])
+        if used or generator:
+            how = used[0].detail if used else f"pages generated by {sorted(generator)[0]}"
+            support.append(common.at(path, line, f"mkdocstrings renders the API from the code "
+                                                 f"({how})"))
+            support += used
+        else:
+            counter.append(common.at(path, line, "mkdocstrings is configured but no page uses "
+                                                 "it (no ':::' reference)"))
+    for path in snap.glob("conf.py"):
+        if matching([path], *common.NOT_PROJECT_CODE):
+            continue
+        tree = snap.python(path)
+        if not tree.ok:
+            continue
+        names = {n.value for n in ast.walk(tree.value)
+                 if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        extensions = catalogue["sphinx_extensions"]
+        for extension in sorted(names & set(extensions)):
+            line = common.first_line(snap.text(path).value or "", re.compile(re.escape(extension)))
+            if extensions[extension] == "automatic":
+                support.append(common.at(path, line, f"Sphinx {extension} documents the code"))
+                continue
+            pages = snap.glob(f"{posixpath.dirname(path) or '.'}/**/*.rst",
+                              f"{posixpath.dirname(path) or '.'}/**/*.md")
+            used = common.grep(snap, pages, _pattern(catalogue["autodoc_directive"]),
+                               comment=None, limit=1)
+            if used:
+                support.append(common.at(path, line, f"Sphinx {extension} documents the code"))
+                support += used
+            else:
+                counter.append(common.at(path, line, f"Sphinx {extension} is enabled but no page "
+                                                     "uses an auto* directive"))
+    return support, counter
+
+
+def _plugin_names(plugins: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(plugins, dict):
+        plugins = list(plugins)
+    if isinstance(plugins, list):
+        for plugin in plugins:
+            if isinstance(plugin, str):
+                names.add(plugin)
+            elif isinstance(plugin, dict):
+                names |= {str(k) for k in plugin}
+    return names
+
+
+# -- facts ------------------------------------------------------------------------------------
+
+def collect(snap: Snapshot) -> list[Fact]:
+    documents_, failed = documents(snap)
+    findings = topic_sections(documents_)
+    findings["team"].support += codeowners_rules(snap) + maintainers_files(snap)
+    findings["architecture"].support += (architecture_documents(documents_)
+                                         + adr_records(snap, documents_)
+                                         + diagrams(snap, documents_))
+    facts = [_topic_fact(snap, name, findings[name], documents_, failed) for name in TOPICS]
+    return facts + _code_facts(snap)
+
+
+def _topic_fact(snap: Snapshot, name: str, findings: Findings, documents_: list[Document],
+                failed: list[str]) -> Fact:
+    fact_id = f"docs.{name}"
+    if findings.support:
+        return Fact(fact_id, True, tuple(findings.support[:20]))
+    unread = common.unreadable(snap, failed)
+    if failed and not documents_:
+        return common.unknown(fact_id, "no documentation could be read", unread)
+    where = (f"{len(documents_)} document(s) (README, docs, *.md/*.rst, notebooks' markdown)"
+             if documents_ else "the repository: no README, docs or notebooks")
+    search = common.searched(f"a section on {name.replace('_', ' ')} with content under it",
+                             where)
+    return Fact(fact_id, False, tuple([search, *findings.counter, *unread][:20]))
+
+
+def _code_facts(snap: Snapshot) -> list[Fact]:
+    found = docstrings(snap)
+    site, site_counter = generated_docs(snap)
+    unread = common.unreadable(snap, found.failed)
+    total = len(found.documented) + len(found.undocumented)
+    threshold = float(common.catalogue("docs")["docstring_share"])
+    if total:
+        share = round(len(found.documented) / total, 3)
+        summary = Evidence(f"{len(found.documented)} of {total} public functions and classes in "
+                           f"{found.files} Python file(s) have a docstring ({share:.0%})")
+        examples = found.documented if share >= threshold else found.undocumented
+        label = "documented" if share >= threshold else "undocumented"
+        shown = [common.at(e.path or "", e.line, f"{label}: {e.detail}") for e in examples[:5]]
+        share_fact = common.value("docs.docstring_share", share, [summary, *shown, *unread])
+        if share >= threshold:
+            documented = Fact("docs.code_documented", True,
+                              tuple([summary, *shown[:3], *site][:20]))
+        elif site:
+            documented = Fact("docs.code_documented", True, tuple([*site, summary][:20]))
+        else:
+            documented = Fact("docs.code_documented", False, tuple(
+                [summary, *shown, *site_counter, *unread][:20]))
+        return [documented, share_fact]
+    reason = ("no Python modules to document" if not found.files and not found.failed else
+              "no public functions or classes in the Python code" if found.files else
+              "no Python file could be parsed")
+    share_fact = common.unknown("docs.docstring_share", reason, unread)
+    if site:
+        return [Fact("docs.code_documented", True, tuple(site[:20])), share_fact]
+    if found.failed and not found.files:
+        return [common.unknown("docs.code_documented", reason, unread), share_fact]
+    return [Fact("docs.code_documented", False,
+                 (Evidence(reason), *site_counter, *unread)), share_fact]

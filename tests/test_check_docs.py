@@ -1,0 +1,325 @@
+"""The docs check: headings count only with content under them, and code documentation."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_auditor.checks import docs
+from mlops_auditor.model import Fact
+
+from tests.conftest import MakeSnapshot
+
+PROSE = ("The model ranks incoming support tickets so that the team answers urgent ones first. "
+         "We measure success by the share of urgent tickets answered within one hour and by the "
+         "number of escalations avoided each month.")
+
+
+def facts(snap: object) -> dict[str, Fact]:
+    return {f.id: f for f in docs.collect(snap)}  # type: ignore[arg-type]
+
+
+def test_reports_every_fact(snapshot: MakeSnapshot) -> None:
+    assert set(facts(snapshot({"x.txt": ""}))) == set(docs.FACTS)
+
+
+def test_section_with_prose_counts_with_path_and_line(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"# Ticket ranker\n\nIntro.\n\n## Business goals\n\n{PROSE}\n"})
+    fact = facts(snap)["docs.business_goals"]
+    assert fact.value is True
+    assert fact.evidence[0].path == "README.md"
+    assert fact.evidence[0].line == 5
+    assert "Business goals" in fact.evidence[0].detail
+    assert "urgent" in fact.evidence[0].detail
+
+
+def test_heading_with_todo_is_counter_evidence(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"docs/overview.md": "## Business goals\n\nTODO: write the business goals and "
+                                         "the KPIs we agreed on with the product team for the "
+                                         "ranking model, with numbers and dates for each one\n\n"
+                                         "- TBD\n- coming soon\n- [Your KPI here]\n\n## Other\n"})
+    fact = facts(snap)["docs.business_goals"]
+    assert fact.value is False
+    assert fact.evidence[0].path is None and "did not find" in fact.evidence[0].detail
+    counter = fact.evidence[1]
+    assert counter.path == "docs/overview.md" and counter.line == 1
+    assert "placeholder" in counter.detail
+
+
+def test_empty_heading_followed_by_sibling_does_not_borrow_its_body(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"## Risks\n\n## Goals\n\n{PROSE}\n"})
+    found = facts(snap)
+    assert found["docs.model_risk"].value is False
+    assert "no content" in found["docs.model_risk"].evidence[1].detail
+    assert found["docs.business_goals"].value is True
+
+
+def test_subsection_content_belongs_to_the_parent(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"## Limitations\n\n### Bias\n\n{PROSE}\n\n## Next\n"})
+    fact = facts(snap)["docs.model_risk"]
+    assert fact.value is True
+    assert [e.line for e in fact.evidence] == [1, 3]
+
+
+def test_list_of_three_items_counts_but_placeholder_items_do_not(snapshot: MakeSnapshot) -> None:
+    listed = snapshot({"README.md": "## Team\n\n- Ada: data science lead\n- Bo: ML engineer\n"
+                                    "- Cy: product owner\n"})
+    assert facts(listed)["docs.team"].value is True
+    stubs = snapshot({"README.md": "## Team\n\n- TBD\n- TODO\n- ...\n"})
+    assert facts(stubs)["docs.team"].value is False
+
+
+def test_table_rows_count_as_items(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"docs/data.md": "## Data dictionary\n\n| column | meaning |\n|---|---|\n"
+                                     "| age | years |\n| income | euro per year |\n"
+                                     "| churned | target |\n"})
+    fact = facts(snap)["docs.data_definition"]
+    assert fact.value is True and fact.evidence[0].path == "docs/data.md"
+    header_only = snapshot({"docs/data.md": "## Data dictionary\n\n| column | meaning |\n|---|---|"
+                                            "\n| age | years |\n"})
+    assert facts(header_only)["docs.data_definition"].value is False
+
+
+def test_setext_and_rst_headings(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "README.md": f"Intro\n=====\n\nRetraining\n----------\n\n{PROSE}\n",
+        "docs/ops.rst": f"Operations\n==========\n\nRolling back\n------------\n\n{PROSE}\n",
+    })
+    found = facts(snap)
+    assert found["docs.retraining"].evidence[0].line == 4
+    assert found["docs.rollback"].value is True
+    assert found["docs.rollback"].evidence[0].path == "docs/ops.rst"
+    assert found["docs.rollback"].evidence[0].line == 4
+
+
+def test_heading_inside_code_block_is_not_a_heading(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"```bash\n# Retraining\n{PROSE}\n```\n"})
+    assert facts(snap)["docs.retraining"].value is False
+
+
+def test_code_under_a_heading_is_not_prose(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"## Retraining\n\n```text\n{PROSE}\n```\n"})
+    fact = facts(snap)["docs.retraining"]
+    assert fact.value is False
+    assert (fact.evidence[1].path, fact.evidence[1].line) == ("README.md", 1)
+
+
+def test_data_preparation_needs_a_motivation(snapshot: MakeSnapshot) -> None:
+    what = ("We drop rows with a missing customer id, convert all amounts to euro, remove "
+            "duplicate tickets and lower-case the free text fields, then split by month into "
+            "training and validation sets.")
+    only_what = snapshot({"README.md": f"## Data cleaning\n\n{what}\n"})
+    fact = facts(only_what)["docs.data_preparation"]
+    assert fact.value is False
+    assert fact.evidence[1].line == 1 and "motivation" in fact.evidence[1].detail
+    why = snapshot({"README.md": f"## Data cleaning\n\n{what} We split by month to avoid leaking "
+                                "future tickets into training.\n"})
+    assert facts(why)["docs.data_preparation"].value is True
+
+
+def test_model_choice_needs_a_justification(snapshot: MakeSnapshot) -> None:
+    bare = snapshot({"README.md": "## Model selection\n\nWe use a gradient boosted tree model "
+                                  "with two hundred trees of depth six, trained on the last two "
+                                  "years of tickets with early stopping on the validation set.\n"})
+    assert facts(bare)["docs.model_choice"].value is False
+    justified = snapshot({"README.md": "## Model selection\n\nWe use gradient boosted trees "
+                                       "because they outperformed logistic regression and a "
+                                       "small transformer on recall at a fraction of the cost "
+                                       "of serving, which was the main trade-off for us.\n"})
+    assert facts(justified)["docs.model_choice"].value is True
+
+
+def test_hugging_face_template_placeholders_do_not_count(snapshot: MakeSnapshot) -> None:
+    card = ("---\nlicense: mit\ntags:\n- text-classification\n---\n\n# Model card\n\n"
+            "## Bias, Risks, and Limitations\n\n[More Information Needed]\n\n"
+            "<!-- This section is meant to convey both technical and sociotechnical limitations "
+            "of the model, written by the model author for anyone who uses it. -->\n\n"
+            "## Training Details\n")
+    fact = facts(snapshot({"MODEL_CARD.md": card}))["docs.model_risk"]
+    assert fact.value is False
+    assert fact.evidence[1].path == "MODEL_CARD.md" and fact.evidence[1].line == 9
+
+
+def test_code_of_conduct_and_vendored_readmes_are_not_project_docs(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "CODE_OF_CONDUCT.md": f"## Our Responsibilities\n\n{PROSE}\n",
+        "node_modules/pkg/README.md": f"## Team\n\n{PROSE}\n",
+        "CHANGELOG.md": f"## Retraining\n\n{PROSE}\n",
+    })
+    found = facts(snap)
+    assert found["docs.team"].value is False
+    assert found["docs.retraining"].value is False
+
+
+def test_codeowners_and_maintainers_name_the_team(snapshot: MakeSnapshot) -> None:
+    owners = snapshot({".github/CODEOWNERS": "# owners\n* @acme/ml-team\n/infra/ @ops-lead\n"})
+    fact = facts(owners)["docs.team"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == (".github/CODEOWNERS", 2)
+    assert "2 ownership rule" in fact.evidence[0].detail
+
+
+def test_codeowners_without_owners_is_not_a_team(snapshot: MakeSnapshot) -> None:
+    comments = snapshot({"CODEOWNERS": "# * @acme/ml-team\n/docs/\n"})
+    assert facts(comments)["docs.team"].value is False
+
+
+def test_maintainers_file_naming_people(snapshot: MakeSnapshot) -> None:
+    maintainers = snapshot({"MAINTAINERS.md": "# Maintainers\n\n- TBD\n- Ada Lovelace\n"})
+    fact = facts(maintainers)["docs.team"]
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("MAINTAINERS.md", 4)
+
+
+def test_contributors_count_only_with_roles(snapshot: MakeSnapshot) -> None:
+    names = snapshot({"README.md": "## Contributors\n\n- Ada\n- Bo\n- Cy\n"})
+    assert facts(names)["docs.team"].value is False
+    roles = snapshot({"README.md": "## Contributors\n\n- Ada, ML engineer\n- Bo, data "
+                                   "scientist\n- Cy, product manager\n"})
+    assert facts(roles)["docs.team"].value is True
+
+
+def test_adr_files_each_count_and_templates_do_not(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "docs/adr/0001-use-feature-store.md": f"# Use a feature store\n\n{PROSE}\n",
+        "docs/adr/0002-batch-scoring.md": f"# Batch scoring\n\n{PROSE}\n",
+        "docs/adr/template.md": f"# Title\n\n{PROSE}\n",
+    })
+    fact = facts(snap)["docs.architecture"]
+    assert fact.value is True
+    assert [e.path for e in fact.evidence] == ["docs/adr/0001-use-feature-store.md",
+                                               "docs/adr/0002-batch-scoring.md"]
+
+
+def test_adr_dir_names_the_folder(snapshot: MakeSnapshot) -> None:
+    named = snapshot({".adr-dir": "records\n", "records/0001-x.md": f"# X\n\n{PROSE}\n",
+                      "other/0001-y.md": f"# Y\n\n{PROSE}\n"})
+    fact = facts(named)["docs.architecture"]
+    assert [e.path for e in fact.evidence] == ["records/0001-x.md"]
+
+
+def test_diagrams_as_code_count_for_architecture(snapshot: MakeSnapshot) -> None:
+    mermaid = snapshot({"docs/design.md": "Text.\n\n```mermaid\nflowchart LR\n  A[ingest] --> "
+                                          "B[train]\n  B --> C[serve]\n```\n"})
+    fact = facts(mermaid)["docs.architecture"]
+    assert fact.value is True and (fact.evidence[0].path, fact.evidence[0].line) == (
+        "docs/design.md", 3)
+    pie = snapshot({"docs/design.md": "```mermaid\npie\n  \"a\" : 1\n  \"b\" : 2\n```\n"})
+    assert facts(pie)["docs.architecture"].value is False
+    puml = snapshot({"docs/c4.puml": "@startuml\nPerson(u, \"User\")\nSystem(s, \"Scorer\")\n"
+                                     "Rel(u, s, \"uses\")\n@enduml\n"})
+    assert facts(puml)["docs.architecture"].evidence[0].path == "docs/c4.puml"
+
+
+def test_notebook_markdown_cells_are_read(snapshot: MakeSnapshot) -> None:
+    notebook = json.dumps({"cells": [
+        {"cell_type": "markdown", "source": ["# Exploration\n"]},
+        {"cell_type": "code", "source": ["df = load()\n"]},
+        {"cell_type": "markdown", "source": ["## Data cleaning\n", "\n",
+                                             "We remove duplicates because the export repeats "
+                                             "tickets that were reopened, and they would "
+                                             "otherwise be weighted twice in training and the "
+                                             "model would learn the reopened ones too well.\n"]},
+    ]})
+    fact = facts(snapshot({"notebooks/eda.ipynb": notebook}))["docs.data_preparation"]
+    assert fact.value is True
+    assert fact.evidence[0].path == "notebooks/eda.ipynb"
+    assert fact.evidence[0].detail.startswith("cell 3:")
+
+
+def test_docstring_share_excludes_tests_and_private_names(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "src/model.py": '''
+            def train(x):
+                """Fit the model."""
+
+            def predict(x):
+                return x
+
+            def _helper():
+                pass
+
+            class Scorer:
+                """Scores tickets."""
+
+                def score(self):
+                    """One score."""
+
+                def _cache(self):
+                    pass
+            ''',
+        "tests/test_model.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    })
+    found = facts(snap)
+    assert found["docs.docstring_share"].value == 0.75
+    assert found["docs.code_documented"].value is True
+    assert "3 of 4" in found["docs.code_documented"].evidence[0].detail
+
+
+def test_low_docstring_share_is_false_with_undocumented_examples(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"pipeline.py": "def load():\n    pass\n\ndef clean():\n    pass\n\n"
+                                    "def train():\n    '''Train.'''\n"})
+    fact = facts(snap)["docs.code_documented"]
+    assert fact.value is False
+    assert facts(snap)["docs.docstring_share"].value == round(1 / 3, 3)
+    assert (fact.evidence[1].path, fact.evidence[1].line) == ("pipeline.py", 1)
+    assert "undocumented: def load" in fact.evidence[1].detail
+
+
+def test_no_python_code(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"README.md": "# x\n"}))
+    assert found["docs.docstring_share"].value is None
+    assert found["docs.docstring_share"].unknown == "no Python modules to document"
+    assert found["docs.code_documented"].value is False
+    assert "no Python modules" in found["docs.code_documented"].evidence[0].detail
+
+
+def test_unparseable_python_is_reported(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"src/broken.py": "def (:\n"}))
+    assert found["docs.docstring_share"].value is None
+    assert found["docs.code_documented"].value is None
+    assert found["docs.code_documented"].evidence[0].path == "src/broken.py"
+    assert "unparseable" in found["docs.code_documented"].evidence[0].detail
+
+
+def test_mkdocstrings_counts_only_when_a_page_uses_it(snapshot: MakeSnapshot) -> None:
+    code = {"pkg/core.py": "def a():\n    pass\n"}
+    config = "site_name: x\nplugins:\n  - search\n  - mkdocstrings:\n      handlers: {}\n"
+    used = snapshot({**code, "mkdocs.yml": config, "docs/api.md": "# API\n\n::: pkg.core\n"})
+    fact = facts(used)["docs.code_documented"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("mkdocs.yml", 4)
+
+
+def test_mkdocstrings_configured_but_unused_is_counter_evidence(snapshot: MakeSnapshot) -> None:
+    code = {"pkg/core.py": "def a():\n    pass\n"}
+    config = "site_name: x\nplugins:\n  - search\n  - mkdocstrings:\n      handlers: {}\n"
+    unused = snapshot({**code, "mkdocs.yml": config, "docs/index.md": "# Home\n"})
+    fact = facts(unused)["docs.code_documented"]
+    assert fact.value is False
+    assert any("no page uses it" in e.detail for e in fact.evidence)
+
+
+def test_sphinx_autodoc_with_directive_counts_and_comment_does_not(
+        snapshot: MakeSnapshot) -> None:
+    used = snapshot({"docs/conf.py": "extensions = ['sphinx.ext.autodoc']\n",
+                     "docs/api.rst": "API\n===\n\n.. automodule:: pkg.core\n"})
+    fact = facts(used)["docs.code_documented"]
+    assert fact.value is True
+    assert fact.evidence[0].path == "docs/conf.py"
+    assert fact.evidence[1].path == "docs/api.rst" and fact.evidence[1].line == 4
+    commented = snapshot({"docs/conf.py": "# extensions = ['autoapi.extension']\n"})
+    assert facts(commented)["docs.code_documented"].value is False
+
+
+def test_odd_content_does_not_raise(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "mkdocs.yml": "- just\n- a list\n",
+        "OWNERS": "approvers: not-a-list\n",
+        "nb.ipynb": "{not json",
+        "docs/x.rst": "=====\n\n---\n",
+        "README.md": "#\n\n---\n",
+    })
+    found = facts(snap)
+    assert found["docs.team"].value is False
+    assert any(e.path == "nb.ipynb" for e in found["docs.team"].evidence)
