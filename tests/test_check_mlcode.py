@@ -1,0 +1,296 @@
+"""mlcode: data, training and serving code decided by imports and calls, never by file names."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_auditor.checks import mlcode
+from mlops_auditor.model import Fact
+from mlops_auditor.snapshot import Snapshot
+
+from tests.conftest import MakeSnapshot
+
+
+def facts(snap: Snapshot) -> dict[str, Fact]:
+    return {f.id: f for f in mlcode.collect(snap)}
+
+
+def notebook(*cells: str, kind: str = "code") -> str:
+    return json.dumps({"cells": [{"cell_type": kind, "source": c} for c in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_reports_every_fact(snapshot: MakeSnapshot) -> None:
+    got = mlcode.collect(snapshot({"README.md": "# nothing\n"}))
+    assert [f.id for f in got] == list(mlcode.FACTS)
+
+
+def test_pandas_read_and_cleaning_is_data_prep(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"etl/load.py": """\
+        import pandas as pd
+
+        def load(path):
+            frame = pd.read_csv(path)
+            return frame.dropna()
+        """})
+    fact = facts(snap)["mlcode.data_prep"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("etl/load.py", 4)
+    assert "pandas.read_csv" in fact.evidence[0].detail
+    assert facts(snap)["mlcode.training"].value is False
+
+
+def test_estimator_fit_is_training_but_scaler_fit_is_not(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "src/model.py": """\
+            from sklearn.ensemble import RandomForestClassifier as RF
+
+            def build(X, y):
+                clf = RF(n_estimators=10)
+                clf.fit(X, y)
+                return clf
+            """,
+        "src/scale.py": """\
+            from sklearn.preprocessing import StandardScaler
+
+            def scale(X, y):
+                scaler = StandardScaler()
+                scaler.fit(X, y)
+                return scaler
+            """,
+    })
+    got = facts(snap)
+    assert got["mlcode.training"].value is True
+    assert [(e.path, e.line) for e in got["mlcode.training"].evidence] == [("src/model.py", 5)]
+    assert "RandomForestClassifier" in got["mlcode.training"].evidence[0].detail
+    assert mlcode.step_files(snap)["training"] == ["src/model.py"]
+    assert "src/scale.py" in mlcode.step_files(snap)["data"]
+
+
+def test_torch_loop_trainer_and_xgboost_train(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "loop.py": """\
+            import torch
+
+            def epoch(model, batches, optimizer):
+                for x, y in batches:
+                    loss = torch.nn.functional.mse_loss(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+            """,
+        "hf.py": """\
+            from transformers import Trainer
+
+            trainer = Trainer(model=None, args=None)
+            trainer.train()
+            """,
+        "boost.py": """\
+            import xgboost as xgb
+
+            booster = xgb.train({}, None)
+            """,
+    })
+    files = mlcode.step_files(snap)["training"]
+    assert files == ["boost.py", "hf.py", "loop.py"]
+    lines = {e.path: e.line for e in facts(snap)["mlcode.training"].evidence}
+    assert lines == {"boost.py": 3, "hf.py": 4, "loop.py": 6}
+
+
+def test_torch_train_mode_switch_is_not_training(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"eval.py": """\
+        import torch
+
+        def evaluate(model):
+            model.train()
+            model.eval()
+        """})
+    fact = facts(snap)["mlcode.training"]
+    assert fact.value is False
+    assert fact.evidence[0].path is None and "did not find" in fact.evidence[0].detail
+
+
+def test_dead_commented_and_stub_code_does_not_count(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"src/train.py": """\
+        from sklearn.linear_model import LogisticRegression
+        # model.fit(X, y)
+
+        if False:
+            LogisticRegression().fit(X, y)
+
+        def train(X, y):
+            raise NotImplementedError
+
+        def fit_later(X, y):
+            \"\"\"Fit the model (to do).\"\"\"
+            ...
+        """})
+    got = facts(snap)
+    assert got["mlcode.training"].value is False
+    assert "1 Python file(s)" in got["mlcode.training"].evidence[0].detail
+    assert got["mlcode.steps"].value == ()
+
+
+def test_file_name_alone_decides_nothing(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"train.py": "print('training happens elsewhere')\n",
+                     "preprocess_data.py": "VALUE = 1\n"})
+    got = facts(snap)
+    assert got["mlcode.training"].value is False
+    assert got["mlcode.data_prep"].value is False
+
+
+def test_one_argument_fit_needs_a_model_like_receiver(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "a.py": "def go(model, X):\n    model.fit(X)\n",
+        "b.py": "def go(encoder, X):\n    encoder.fit(X)\n",
+    })
+    assert mlcode.step_files(snap)["training"] == ["a.py"]
+
+
+def test_tests_are_not_ml_code(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"tests/test_model.py": """\
+        from sklearn.linear_model import LinearRegression
+
+        def test_fit():
+            LinearRegression().fit([[1]], [1])
+        """})
+    assert facts(snap)["mlcode.training"].value is False
+
+
+def test_notebook_cells_with_magics_are_parsed(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"notebooks/explore.ipynb": notebook(
+        "%matplotlib inline\n!pip install pandas\nimport pandas as pd",
+        "files = !ls data\ndf = pd.read_parquet('data/x.parquet')\ndf.describe()",
+        "%%bash\necho not python",
+        "%%sql\nSELECT * FROM events",
+    )})
+    fact = facts(snap)["mlcode.data_prep"]
+    assert fact.value is True
+    assert fact.evidence[0].path == "notebooks/explore.ipynb"
+    assert fact.evidence[0].line is None
+    assert fact.evidence[0].detail.startswith("cell 2, line 2:")
+    got = facts(snap)
+    assert got["mlcode.notebooks_only"].value is True
+
+
+def test_sql_cell_counts_as_data_gathering(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"q.ipynb": notebook("%sql\nselect id, amount from sales")})
+    fact = facts(snap)["mlcode.data_prep"]
+    assert fact.value is True
+    assert fact.evidence[0].detail == "cell 1: SQL query"
+
+
+def test_notebooks_only_false_cites_a_module(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "nb/train.ipynb": notebook("from sklearn.svm import SVC\nSVC().fit(X, y)"),
+        "pipeline/prep.py": "import polars as pl\nframe = pl.read_csv('x.csv')\n",
+    })
+    fact = facts(snap)["mlcode.notebooks_only"]
+    assert fact.value is False
+    assert [(e.path, e.line) for e in fact.evidence] == [("pipeline/prep.py", 2)]
+    assert facts(snap)["mlcode.steps"].value == ("data", "training")
+
+
+def test_no_ml_code_at_all(snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"tool.py": "def add(a, b):\n    return a + b\n"}))
+    assert got["mlcode.notebooks_only"].value is False
+    assert "did not find" in got["mlcode.notebooks_only"].evidence[0].detail
+    assert got["mlcode.steps"].value == ()
+
+
+def test_prediction_route_is_serving_but_stub_and_routeless_apps_are_not(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "api/main.py": """\
+            from fastapi import FastAPI
+
+            app = FastAPI()
+
+            @app.post("/predict")
+            def predict(payload: dict):
+                return {"label": 1}
+            """,
+        "api/stub.py": """\
+            from fastapi import FastAPI
+
+            app = FastAPI()
+
+            @app.post("/v2/predict")
+            def predict_v2(payload: dict):
+                pass
+            """,
+        "web/site.py": """\
+            import joblib
+            from flask import Flask
+
+            app = Flask(__name__)
+            model = joblib.load("model.pkl")
+            """,
+    })
+    assert mlcode.step_files(snap)["serving"] == ["api/main.py"]
+    fact = facts(snap)["mlcode.steps"]
+    serving = [e for e in fact.evidence if e.path == "api/main.py"]
+    assert serving[0].line == 5 and "/predict" in serving[0].detail
+
+
+def test_sagemaker_inference_script_is_serving(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"code/inference.py": """\
+        import joblib
+
+        def model_fn(model_dir):
+            return joblib.load(model_dir + "/model.joblib")
+
+        def predict_fn(data, model):
+            return model.predict(data)
+        """})
+    assert mlcode.step_files(snap)["serving"] == ["code/inference.py"]
+    evidence = facts(snap)["mlcode.steps"].evidence
+    assert (evidence[0].line, "SageMaker" in evidence[0].detail) == (3, True)
+
+
+def test_batch_scoring_file_is_serving_but_evaluation_is_not(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "jobs/score.py": """\
+            import joblib
+            import pandas as pd
+
+            model = joblib.load("model.pkl")
+            frame = pd.read_parquet("input.parquet")
+            frame["score"] = model.predict(frame)
+            frame.to_parquet("scores.parquet")
+            """,
+        "jobs/evaluate.py": """\
+            import joblib
+            import pandas as pd
+            from sklearn.linear_model import Ridge
+
+            frame = pd.read_csv("train.csv")
+            model = Ridge().fit(frame[["x"]], frame["y"])
+            joblib.dump(model, "m.pkl")
+            frame["pred"] = model.predict(frame[["x"]])
+            frame.to_csv("eval.csv")
+            """,
+    })
+    assert list(mlcode.batch_files(snap)) == ["jobs/score.py"]
+    assert mlcode.batch_files(snap)["jobs/score.py"].line == 6
+    assert mlcode.step_files(snap)["serving"] == ["jobs/score.py"]
+
+
+def test_step_files_is_memoised(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"a.py": "import pandas as pd\npd.read_csv('x')\n"})
+    assert mlcode.analyse(snap) is mlcode.analyse(snap)
+    assert mlcode.step_files(snap) == {"data": ["a.py"], "training": [], "serving": []}
+
+
+def test_unparseable_only_file_is_unknown(snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"train.py": "def broken(:\n    model.fit(X, y)\n"}))
+    fact = got["mlcode.training"]
+    assert fact.value is None and fact.unknown
+    assert fact.evidence[0].path == "train.py"
+    assert fact.evidence[0].detail.startswith("unparseable:")
+
+
+def test_unparseable_file_is_reported_beside_a_false(snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"ok.py": "x = 1\n", "nb.ipynb": "{not json"}))
+    fact = got["mlcode.training"]
+    assert fact.value is False
+    assert any(e.path == "nb.ipynb" and "unparseable" in e.detail for e in fact.evidence)
