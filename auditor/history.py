@@ -193,7 +193,8 @@ def _int(text: str) -> int:
 
 def _read_tags(git: Git, on_history: set[str]) -> list[Tag]:
     out = git.run("for-each-ref", "--sort=-creatordate",
-                  "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(creatordate:unix)%00", "refs/tags")
+                  "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)%00"
+                  "%(creatordate:unix)%00", "refs/tags")
     tokens = [t.decode("utf-8", "replace") for t in out.split(b"\0")]
     tags: list[Tag] = []
     for i in range(0, len(tokens) - 4, 4):

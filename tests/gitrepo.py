@@ -92,6 +92,26 @@ class RepoBuilder:
         self.repo.close()
 
 
+PR_STYLES = ("github", "gitlab", "azure", "bitbucket")
+
+
+def pr_merge_message(style: str, number: int, branch: str, title: str,
+                     project: str = "team/project") -> str | None:
+    """The merge commit message a hosting service writes when it merges a pull/merge request:
+    None for GitHub (``merge_pr``'s own default), GitLab's "See merge request group/project!N"
+    body, Azure DevOps' "Merged PR N: title", Bitbucket's "Merged in branch (pull request #N)"."""
+    if style == "github":
+        return None
+    if style == "gitlab":
+        return (f"Merge branch '{branch}' into 'main'\n\n{title}\n\n"
+                f"See merge request {project}!{number}")
+    if style == "azure":
+        return f"Merged PR {number}: {title}"
+    if style == "bitbucket":
+        return f"Merged in {branch} (pull request #{number})\n\n{title}"
+    raise ValueError(f"unknown pull-request style {style!r}: use one of {', '.join(PR_STYLES)}")
+
+
 def _actor(text: str) -> git.Actor:
     name, _, email = text.partition(" <")
     return git.Actor(name, email.rstrip(">"))
