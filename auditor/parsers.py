@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 MAX_YAML_ALIASES = 200
+MAX_EXPANDED_NODES = 1_000_000  # what walking a YAML document may visit, aliases expanded
 MAX_DEPTH = 200
 HCL_SECONDS = 5.0
 
@@ -54,15 +55,20 @@ _Loader.add_multi_constructor("!", _any_tag)
 _Loader.add_multi_constructor("tag:", _any_tag)
 
 
-def _check_depth(value: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise ParseError(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        for v in value.values():
-            _check_depth(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check_depth(v, depth + 1)
+def _check_depth(value: Any) -> None:
+    """Refuse structures nested deeper than MAX_DEPTH. Each container is visited once, so a
+    YAML document whose aliases share one object many times costs its size, not its expansion."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list) or id(item) in seen:
+            continue
+        if depth > MAX_DEPTH:
+            raise ParseError(f"nested deeper than {MAX_DEPTH} levels")
+        seen.add(id(item))
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
 
 
 def load_yaml_all(text: str) -> list[Any]:
@@ -76,6 +82,9 @@ def load_yaml_all(text: str) -> list[Any]:
         finally:
             loader.dispose()
         _check_depth(docs)
+        if _expanded_size(docs, {}) > MAX_EXPANDED_NODES:
+            raise ParseError("YAML aliases expand to more than "
+                             f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb)")
         return docs
     except ParseError:
         raise
@@ -86,6 +95,17 @@ def load_yaml_all(text: str) -> list[Any]:
         raise ParseError(f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise ParseError("YAML nested too deeply") from None
+
+
+def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
+    """Nodes a naive walk would visit; shared objects are sized once (depth is already bounded)."""
+    if not isinstance(value, dict | list):
+        return 1
+    key = id(value)
+    if key not in sizes:
+        children = value.values() if isinstance(value, dict) else value
+        sizes[key] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[key]
 
 
 def load_yaml(text: str) -> Any:

@@ -323,3 +323,9 @@ def test_odd_content_does_not_raise(snapshot: MakeSnapshot) -> None:
     found = facts(snap)
     assert found["docs.team"].value is False
     assert any(e.path == "nb.ipynb" for e in found["docs.team"].evidence)
+
+
+def test_questionnaire_wording_model_risk_evaluation_counts(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": f"# Ranker\n\n## Model risk evaluation\n\n{PROSE}\n"})
+    fact = facts(snap)["docs.model_risk"]
+    assert fact.value is True and fact.evidence[0].line == 3
