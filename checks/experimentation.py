@@ -1,0 +1,339 @@
+"""Online experimentation (7.x): requests and predictions captured, traffic split between
+models, and whether a user keeps the same variant (sticky) or each request is split at random.
+
+Code counts only where it runs, and splitting/capture code only on the serving path (see
+monitoring's code index): a notebook or an uncalled helper does not route live traffic.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from mlops_auditor.checks import common
+from mlops_auditor.checks.codeindex import (
+    CodeIndex,
+    Definition,
+    Use,
+    code_index,
+    matcher,
+    strings_in,
+    use_evidence,
+)
+from mlops_auditor.checks.configfiles import (
+    cfn_resources,
+    key_line,
+    kind_docs,
+    terraform_blocks,
+    unique,
+    verdict,
+    walk,
+    yaml_files,
+)
+from mlops_auditor.model import Evidence, Fact
+from mlops_auditor.snapshot import Snapshot
+
+FACTS = {
+    "experimentation.capture": "requests and predictions are captured for analysis (SageMaker "
+                               "data capture, KServe/Seldon loggers, Azure ML data collectors, "
+                               "Databricks inference tables, own logging to a store on the "
+                               "serving path)",
+    "experimentation.traffic_split": "traffic can be split between model variants (weighted "
+                                     "variants, canaries, feature-flag SDKs, own split code)",
+    "experimentation.sticky": "a user keeps the same variant (a hash of a user/customer id, "
+                              "flag SDKs keyed by user, header/cookie routing)",
+    "experimentation.random_split": "variants are chosen at random per request (random draws "
+                                    "in the serving code, weighted platform splits without "
+                                    "session affinity)",
+}
+
+
+def collect(snap: Snapshot) -> list[Fact]:
+    code = code_index(snap)
+    platform = platform_splits(snap, code)
+    own = own_splits(code)
+    flags = flag_sdks(code)
+    sticky_items, sticky_counter = sticky_evidence(snap, code, own)
+    split_items = [*platform, *flags, *own["random"], *own["hashed"], *own["builtin"]]
+    random_items = [Evidence(detail=common.excerpt(
+        f"weights split each request independently (no session affinity): {e.detail}"),
+        path=e.path, line=e.line) for e in platform] + own["random"]
+    where = "serving code, IaC, manifests, bundles, endpoint YAML and CI"
+    return [
+        capture(snap, code),
+        verdict("experimentation.traffic_split", unique(split_items),
+                "weighted variants, canaries, feature-flag SDKs or own split code", where,
+                unparsed=code.unparsed, snap=snap),
+        verdict("experimentation.sticky", unique(sticky_items),
+                "variant assignment by a hash of a user id, flag SDKs keyed by user, or "
+                "header/cookie routing", where, counter=sticky_counter),
+        verdict("experimentation.random_split", unique(random_items),
+                "random per-request variant choice or weighted splits without affinity", where),
+    ]
+
+
+def _cat() -> dict[str, Any]:
+    return common.catalogue("experimentation")
+
+
+def _switched_off(node: ast.AST, flags: list[str]) -> bool:
+    """A capture setting whose enable flag is False (keyword or dict key)."""
+    pairs: list[tuple[str | None, ast.AST]] = []
+    if isinstance(node, ast.Call):
+        pairs = [(kw.arg, kw.value) for kw in node.keywords]
+    elif isinstance(node, ast.Dict):
+        pairs = [(k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None,
+                  v) for k, v in zip(node.keys, node.values, strict=True)]
+    return any(k in flags and isinstance(v, ast.Constant) and v.value is False for k, v in pairs)
+
+
+def _config_off(value: Any, flags: list[str]) -> bool:
+    blocks = value if isinstance(value, list) else [value]
+    return value in (False, None, "false", {}, []) or any(
+        isinstance(b, dict) and any(b.get(f) in (False, "false") for f in flags) for b in blocks)
+
+
+def capture(snap: Snapshot, code: CodeIndex) -> Fact:
+    """Capture of requests and predictions: platform capture switched on (SageMaker
+    DataCaptureConfig, Databricks auto_capture_config / inference tables, Azure ML data
+    collectors, Vertex request-response logging, KServe/Seldon loggers) in code, IaC or YAML,
+    or own code on the serving path that writes the request and the prediction to a store
+    (database, queue, object store). Capture set up only in a notebook and capture helpers
+    that are stubs are counter-evidence."""
+    cat = _cat()["capture"]
+    flags = cat["enable_flags"]
+    configured = [u for u in [*code.calls(tuple(cat["calls"])), *code.keys(cat["keys"])]
+                  if not _switched_off(u.node, flags)]
+    items = [use_evidence(u, f"capture configured ({u.name})") for u in configured
+             if not u.notebook]
+    counter = [use_evidence(u, "not counted (notebook)") for u in configured if u.notebook][:3]
+    keys = set(cat["keys"])
+    tf, bad = terraform_blocks(snap)
+    cfn, cfn_bad = cfn_resources(snap)
+    for b in [*tf, *cfn]:
+        hit = next((k for k, v, _ in walk(b.body) if k in keys and not _config_off(v, flags)),
+                   None)
+        if hit:
+            items.append(common.at(b.path, b.line, f"{b.type}.{b.name}: {hit}"))
+    for y in yaml_files(snap):
+        for doc in y.docs:
+            hit = next((k for k, v, _ in walk(doc) if k in keys and not _config_off(v, flags)),
+                       None)
+            if hit:
+                items.append(common.at(y.path, key_line(y.text, hit), f"capture configured: "
+                                                                      f"{hit}"))
+                break
+    for y, doc in kind_docs(snap, cat["kinds"]):
+        if any(k == cat["kind_key"] and v for k, v, _ in walk(doc.get("spec"))):
+            items.append(common.at(y.path, key_line(y.text, cat["kind_key"]),
+                                   f"{doc.get('kind')} request/response logger"))
+    items += _own_capture(code, cat)
+    return verdict("experimentation.capture", unique(items),
+                   "platform capture or own logging of requests and predictions to a store",
+                   "serving code, IaC, bundles and endpoint YAML",
+                   counter=counter + _capture_stubs(code, cat), unparsed=[*bad, *cfn_bad],
+                   snap=snap)
+
+
+def _own_capture(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    """Store writes on the serving path inside a function that handles both the input and the
+    prediction (its names mention a request/input and a prediction/output)."""
+    predictions = re.compile(cat["prediction_words"])
+    inputs = re.compile(cat["input_words"])
+    insert = re.compile(cat["sql_insert"])
+    writes = code.calls(tuple(cat["store_calls"]), notebooks=False)
+    writes += [u for u in code.calls(tuple(cat["execute_calls"]), notebooks=False)
+               if any(insert.search(s) for s in strings_in(u, code.files[u.path]))]
+    items = []
+    for u in writes:
+        if u.owner is None or not code.on_serving_path(u):
+            continue
+        names = " ".join([u.owner.name, *u.owner.refs])
+        if predictions.search(names) and inputs.search(names):
+            items.append(use_evidence(u, f"request and prediction stored in `{u.owner.name}`"))
+    return items
+
+
+def _capture_stubs(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    name = re.compile(cat["capture_name"])
+    items = []
+    for f in code.serving_files():
+        for u in f.uses:
+            if u.kind == "call" and u.live:
+                for d in code.resolve(f.path, u.name):
+                    if d.stub and name.search(d.name):
+                        items.append(use_evidence(u, f"not counted: `{d.name}` is a stub"))
+    return unique(items)[:5]
+
+
+def platform_splits(snap: Snapshot, code: CodeIndex) -> list[Evidence]:
+    """Weighted splits a platform applies per request: two or more SageMaker production
+    variants (Terraform, CloudFormation, code), traffic dicts with two or more deployments
+    (Azure endpoints, Vertex traffic_split, Databricks routes), partial traffic_percentage,
+    KServe canaryTrafficPercent, Istio weights, Seldon predictors/experiments, Argo Rollouts and
+    Flagger canaries, ``--traffic "blue=90 green=10"`` in scripts."""
+    cat = _cat()["traffic_split"]
+    items: list[Evidence] = []
+    tf, _ = terraform_blocks(snap)
+    for b in tf:
+        block = cat["terraform_variants"].get(b.type)
+        if block and isinstance(b.body.get(block), list) and len(b.body[block]) >= 2:
+            items.append(common.at(b.path, b.line, f"{b.type}.{b.name}: "
+                                                   f"{len(b.body[block])} weighted variants"))
+        items += _routes(b.path, b.line, f"{b.type}.{b.name}", b.body)
+    cfn, _ = cfn_resources(snap)
+    for b in cfn:
+        key = cat["cfn_variants"].get(b.type)
+        if key and isinstance(b.body.get(key), list) and len(b.body[key]) >= 2:
+            items.append(common.at(b.path, b.line, f"{b.type} {b.name}: "
+                                                   f"{len(b.body[key])} weighted variants"))
+    by_file: dict[str, list[Use]] = {}
+    for u in code.calls(tuple(cat["variant_calls"]), notebooks=False):
+        by_file.setdefault(u.path, []).append(u)
+    items += [use_evidence(uses[0], f"{len(uses)} production variants")
+              for uses in by_file.values() if len(uses) >= 2]
+    for u in code.keys(cat["weight_keys"], notebooks=False):
+        if _weighted(u):
+            items.append(use_evidence(u, f"traffic split ({u.name})"))
+    for y in yaml_files(snap):
+        for doc in y.docs:
+            items += _yaml_split(y.path, y.text, doc, cat)
+    items += common.grep(snap, [y.path for y in yaml_files(snap)] + snap.glob("*.sh", "**/*.sh",
+                                                                               "Makefile"),
+                         re.compile(cat["cli"]))
+    return items
+
+
+def _weighted(u: Use) -> bool:
+    """A traffic value naming two or more variants, or a partial percentage."""
+    node = u.node
+    if isinstance(node, ast.Dict):
+        return len(node.keys) >= 2
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return len(node.elts) >= 2
+    if u.name == "traffic_percentage":
+        return not (isinstance(node, ast.Constant) and node.value in (0, 100))
+    return False
+
+
+def _routes(path: str, line: int | None, what: str, body: Any) -> list[Evidence]:
+    """Serving-endpoint routes: two or more with a traffic percentage."""
+    for key, val, _ in walk(body):
+        if key == "routes" and isinstance(val, list) and sum(
+                1 for r in val if isinstance(r, dict) and "traffic_percentage" in r) >= 2:
+            return [common.at(path, line, f"{what}: {len(val)} weighted routes")]
+    return []
+
+
+def _yaml_split(path: str, text: str, doc: Any, cat: dict[str, Any]) -> list[Evidence]:
+    if not isinstance(doc, dict):
+        return []
+    kind = doc.get("kind")
+    spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
+    items = _routes(path, key_line(text, "routes"), "serving endpoint", doc)
+    if isinstance(doc.get("traffic"), dict) and len(doc["traffic"]) >= 2:
+        items.append(common.at(path, key_line(text, "traffic"),
+                               f"endpoint traffic over {len(doc['traffic'])} deployments"))
+    if any(k == cat["kserve_key"] for k, _, _ in walk(spec)):
+        items.append(common.at(path, key_line(text, cat["kserve_key"]), "KServe canary traffic"))
+    if kind == "VirtualService":
+        weighted = [r for k, v, _ in walk(spec) if k == "route" and isinstance(v, list)
+                    for r in v if isinstance(r, dict) and "weight" in r]
+        if len(weighted) >= 2:
+            items.append(common.at(path, key_line(text, "weight"), "Istio weighted routes"))
+    elif kind == "SeldonDeployment":
+        predictors = spec.get("predictors")
+        if isinstance(predictors, list) and len(predictors) >= 2:
+            items.append(common.at(path, key_line(text, "predictors"),
+                                   f"Seldon: {len(predictors)} predictors with traffic"))
+    elif kind == "Experiment" and isinstance(spec.get("candidates"), list):
+        items.append(common.at(path, key_line(text, "candidates"), "Seldon experiment"))
+    elif kind in ("Rollout", "Canary") and "canary" in str(spec).lower():
+        items.append(common.at(path, key_line(text, "canary"), f"{kind} canary weights"))
+    return items
+
+
+def flag_sdks(code: CodeIndex) -> list[Evidence]:
+    """Feature-flag/experiment SDKs called where code runs (notebooks excluded)."""
+    items = []
+    for name, patterns in _cat()["traffic_split"]["flag_sdks"].items():
+        uses = code.calls(tuple(patterns), notebooks=False)
+        if uses:
+            items.append(use_evidence(uses[0], f"feature-flag SDK {name}"))
+    return items
+
+
+def own_splits(code: CodeIndex) -> dict[str, list[Evidence]]:
+    """Variant choices in serving code: live functions on the serving path whose names mention
+    variants/experiments/canaries and that draw a random number ("random"), hash something
+    ("hashed": (hashlib, mmh3, crc32, xxhash) of a user field), or use the builtin hash()
+    ("builtin": salted per process for strings, so not stable across workers)."""
+    cat = _cat()
+    words = re.compile(cat["traffic_split"]["experiment_words"])
+    users = re.compile(cat["sticky"]["user_words"])
+    hashes = matcher(tuple(cat["sticky"]["hash_calls"]))
+    randoms = matcher(tuple(cat["random_split"]["random_calls"]))
+    by_owner: dict[str, list[Use]] = {}
+    for u in code.uses():
+        if u.kind == "call" and u.owner is not None and code.on_serving_path(u):
+            by_owner.setdefault(u.owner.key, []).append(u)
+    found: dict[str, list[Evidence]] = {"random": [], "hashed": [], "hashed_other": [],
+                                        "builtin": []}
+    for key, uses in by_owner.items():
+        d: Definition = code.defs[key]
+        if not words.search(" ".join([d.name, *d.refs])):
+            continue
+        for u in uses:
+            if randoms(u.name):
+                found["random"].append(use_evidence(u, f"random variant choice in `{d.name}`"))
+            elif hashes(u.name):
+                args = ast.unparse(u.node)
+                kind = "hashed" if users.search(args) else "hashed_other"
+                found[kind].append(use_evidence(u, f"variant from a hash in `{d.name}`"))
+            elif u.name == "hash":
+                found["builtin"].append(use_evidence(u, f"builtin hash() in `{d.name}`"))
+    return found
+
+
+def sticky_evidence(snap: Snapshot, code: CodeIndex, own: dict[str, list[Evidence]]
+                    ) -> tuple[list[Evidence], list[Evidence]]:
+    """Stickiness: own hashing of a user/customer/session id, flag SDK evaluations keyed by a
+    user (LaunchDarkly contexts, Optimizely user ids, GrowthBook hash attributes, Unleash
+    context/stickiness), stickiness keys in flag configuration, Istio routes matched on
+    headers/cookies. Counter-evidence: hashes of other values and builtin hash()."""
+    cat = _cat()["sticky"]
+    items = list(own["hashed"])
+    items += [use_evidence(u, "flag evaluated per user key")
+              for u in code.calls(tuple(cat["keyed_calls"]), notebooks=False)]
+    sdk = matcher(tuple(cat["sdk_calls"]))
+    items += [use_evidence(u, f"flag SDK keyed by `{u.name}`")
+              for u in code.keys(cat["keyed_keywords"], notebooks=False) if sdk(u.within)]
+    config_keys = set(cat["config_keys"])
+    for y in yaml_files(snap):
+        hit = next((k for doc in y.docs for k, _, _ in walk(doc) if k in config_keys), None)
+        if hit:
+            items.append(common.at(y.path, key_line(y.text, hit), f"sticky assignment: {hit}"))
+    for path in snap.glob("**/*.json"):
+        if snap.size(path) > 1024 * 1024:
+            continue
+        text = snap.text(path)
+        if text.ok and any(f'"{k}"' in text.value for k in config_keys):
+            parsed = snap.json(path)
+            hit = next((k for k, _, _ in walk(parsed.value) if k in config_keys), None) \
+                if parsed.ok else None
+            if hit:
+                items.append(common.at(path, common.first_line(text.value, re.compile(
+                    re.escape(f'"{hit}"'))), f"sticky assignment: {hit}"))
+    for y, doc in kind_docs(snap, ["VirtualService"]):
+        if any(k == "match" and ("headers" in str(v) or "cookie" in str(v).lower())
+               for k, v, _ in walk(doc.get("spec"))):
+            items.append(common.at(y.path, key_line(y.text, "match"),
+                                   "Istio routes matched on headers/cookies"))
+    counter = [Evidence(detail=common.excerpt(f"not sticky: hash of a non-user value: "
+                                              f"{e.detail}"), path=e.path, line=e.line)
+               for e in own["hashed_other"]]
+    counter += [Evidence(detail=common.excerpt(f"not sticky: builtin hash() of a string is "
+                                               f"salted per process: {e.detail}"),
+                         path=e.path, line=e.line) for e in own["builtin"]]
+    return items, counter

@@ -1,0 +1,242 @@
+"""Experimentation facts: capture, traffic split, sticky versus random assignment."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_auditor.checks import experimentation
+from mlops_auditor.model import Fact
+
+from .conftest import MakeSnapshot
+
+
+def facts(snapshot: MakeSnapshot, files: dict[str, str]) -> dict[str, Fact]:
+    return {f.id: f for f in experimentation.collect(snapshot(files))}
+
+
+def test_reports_every_fact(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"README.md": "x"})
+    assert set(result) == set(experimentation.FACTS)
+    assert all(f.value is False for f in result.values())
+    assert all("did not find" in f.evidence[0].detail for f in result.values())
+
+
+ENDPOINT_CONFIG = """
+    resource "aws_sagemaker_endpoint_configuration" "churn" {{
+      production_variant {{
+        variant_name           = "champion"
+        model_name             = "churn-v3"
+        initial_variant_weight = 0.9
+      }}
+      production_variant {{
+        variant_name           = "challenger"
+        model_name             = "churn-v4"
+        initial_variant_weight = 0.1
+      }}
+      data_capture_config {{
+        enable_capture              = {capture}
+        initial_sampling_percentage = 100
+      }}
+    }}
+    """
+
+
+def test_sagemaker_variants_and_capture(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"infra/endpoint.tf": ENDPOINT_CONFIG.format(capture="true")})
+    capture = result["experimentation.capture"]
+    assert capture.value is True
+    assert (capture.evidence[0].path, capture.evidence[0].line) == ("infra/endpoint.tf", 2)
+    split = result["experimentation.traffic_split"]
+    assert split.value is True and "2 weighted variants" in split.evidence[0].detail
+    assert result["experimentation.random_split"].value is True
+    assert "no session affinity" in result["experimentation.random_split"].evidence[0].detail
+    assert result["experimentation.sticky"].value is False
+
+
+def test_capture_switched_off_is_no(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"infra/endpoint.tf": ENDPOINT_CONFIG.format(capture="false")})
+    assert result["experimentation.capture"].value is False
+
+
+ROUTE = """
+    import {module}
+    from fastapi import FastAPI
+    app = FastAPI()
+
+    def choose_variant(user_id: str) -> str:
+        {choice}
+        return "challenger" if bucket < 10 else "champion"
+
+    @app.post("/predict")
+    def predict(user_id: str, features: dict):
+        variant = choose_variant(user_id)
+        return models[variant].predict(features)
+    """
+
+
+def test_random_per_request_split(snapshot: MakeSnapshot) -> None:
+    app = ROUTE.format(module="random", choice="bucket = random.random() * 100")
+    result = facts(snapshot, {"app.py": app})
+    assert result["experimentation.traffic_split"].value is True
+    random_split = result["experimentation.random_split"]
+    assert random_split.value is True
+    assert (random_split.evidence[0].path, random_split.evidence[0].line) == ("app.py", 7)
+    assert result["experimentation.sticky"].value is False
+
+
+def test_hashed_user_split_is_sticky(snapshot: MakeSnapshot) -> None:
+    app = ROUTE.format(module="hashlib",
+                       choice="bucket = int(hashlib.md5(user_id.encode()).hexdigest(), 16) % 100")
+    result = facts(snapshot, {"app.py": app})
+    assert result["experimentation.traffic_split"].value is True
+    sticky = result["experimentation.sticky"]
+    assert sticky.value is True
+    assert (sticky.evidence[0].path, sticky.evidence[0].line) == ("app.py", 7)
+    assert result["experimentation.random_split"].value is False
+
+
+def test_builtin_hash_is_not_sticky(snapshot: MakeSnapshot) -> None:
+    app = ROUTE.format(module="os", choice="bucket = hash(user_id) % 100")
+    result = facts(snapshot, {"app.py": app})
+    assert result["experimentation.traffic_split"].value is True
+    sticky = result["experimentation.sticky"]
+    assert sticky.value is False
+    assert any("salted per process" in e.detail and e.line == 7 for e in sticky.evidence)
+
+
+def test_split_code_only_in_a_notebook_is_no(snapshot: MakeSnapshot) -> None:
+    nb = json.dumps({"cells": [{"cell_type": "code", "source":
+                                "import random\nvariant = 'b' if random.random() < 0.5 else 'a'"}]})
+    result = facts(snapshot, {"ab.ipynb": nb})
+    assert result["experimentation.traffic_split"].value is False
+    assert result["experimentation.random_split"].value is False
+
+
+def test_azure_traffic_between_two_deployments(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"deploy.py": """
+        from azure.ai.ml import MLClient
+        ml_client = MLClient(credential, sub, rg, ws)
+        endpoint = ml_client.online_endpoints.get("churn")
+        endpoint.traffic = {"blue": 90, "green": 10}
+        ml_client.online_endpoints.begin_create_or_update(endpoint)
+        """})
+    split = result["experimentation.traffic_split"]
+    assert split.value is True
+    assert (split.evidence[0].path, split.evidence[0].line) == ("deploy.py", 5)
+    assert result["experimentation.random_split"].value is True
+
+
+def test_growthbook_with_user_attributes_is_sticky(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"service/flags.py": """
+        from growthbook import GrowthBook
+
+        def variant_for(user_id):
+            gb = GrowthBook(attributes={"id": user_id}, client_key="sdk-abc")
+            gb.load_features()
+            return gb.get_feature_value("model-version", "v1")
+        variant_for("u1")
+        """})
+    assert result["experimentation.traffic_split"].value is True
+    sticky = result["experimentation.sticky"]
+    assert sticky.value is True
+    assert "attributes" in sticky.evidence[0].detail and sticky.evidence[0].line == 5
+
+
+def test_own_capture_in_route(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {
+        "service/store.py": """
+            from pymongo import MongoClient
+            collection = MongoClient()["ml"]["predictions"]
+
+            def save_prediction(request_payload, prediction):
+                collection.insert_one({"input": request_payload, "output": prediction})
+            """,
+        "service/app.py": """
+            from fastapi import FastAPI
+            from service.store import save_prediction
+            app = FastAPI()
+
+            @app.post("/predict")
+            def predict(payload: dict):
+                y = model.predict(payload)
+                save_prediction(payload, y)
+                return {"y": y}
+            """})
+    capture = result["experimentation.capture"]
+    assert capture.value is True
+    assert (capture.evidence[0].path, capture.evidence[0].line) == ("service/store.py", 6)
+
+
+def test_stub_capture_helper_is_counter_evidence(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"app.py": """
+        from fastapi import FastAPI
+        app = FastAPI()
+
+        def log_prediction(payload, prediction):
+            # not written yet: send to the prediction store
+            pass
+
+        @app.post("/predict")
+        def predict(payload: dict):
+            y = model.predict(payload)
+            log_prediction(payload, y)
+            return {"y": y}
+        """})
+    capture = result["experimentation.capture"]
+    assert capture.value is False
+    assert any("`log_prediction` is a stub" in e.detail and e.line == 12
+               for e in capture.evidence)
+
+
+def test_kserve_canary_and_logger(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"isvc.yaml": """
+        apiVersion: serving.kserve.io/v1beta1
+        kind: InferenceService
+        metadata: {name: churn}
+        spec:
+          predictor:
+            canaryTrafficPercent: 10
+            logger:
+              mode: all
+              url: http://message-dumper.default/
+            sklearn: {storageUri: "gs://models/churn/v2"}
+        """})
+    assert result["experimentation.capture"].value is True
+    assert result["experimentation.capture"].evidence[0].line == 8
+    assert result["experimentation.traffic_split"].value is True
+    assert result["experimentation.random_split"].value is True
+    assert result["experimentation.sticky"].value is False
+
+
+def test_capture_configured_only_in_a_notebook(snapshot: MakeSnapshot) -> None:
+    nb = json.dumps({"cells": [{"cell_type": "code", "source":
+                                "from sagemaker.model_monitor import DataCaptureConfig\n"
+                                "capture = DataCaptureConfig(enable_capture=True, "
+                                "destination_s3_uri=S3)"}]})
+    capture = facts(snapshot, {"deploy.ipynb": nb})["experimentation.capture"]
+    assert capture.value is False
+    assert any(e.path == "deploy.ipynb" and "not counted (notebook)" in e.detail
+               for e in capture.evidence)
+    script = facts(snapshot, {"deploy.py": """
+        from sagemaker.model_monitor import DataCaptureConfig
+        capture = DataCaptureConfig(enable_capture=True, destination_s3_uri=S3)
+        predictor = model.deploy(data_capture_config=capture)
+        """})["experimentation.capture"]
+    assert script.value is True
+    assert (script.evidence[0].path, script.evidence[0].line) == ("deploy.py", 3)
+
+
+def test_random_call_unrelated_to_variants_is_not_a_split(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"app.py": """
+        import random
+        from fastapi import FastAPI
+        app = FastAPI()
+
+        @app.post("/predict")
+        def predict(text: str):
+            tokens = text.split()
+            sample = random.sample(tokens, k=min(5, len(tokens)))
+            return {"y": model.predict([" ".join(sample)])[0]}
+        """})
+    assert result["experimentation.traffic_split"].value is False
+    assert result["experimentation.random_split"].value is False
