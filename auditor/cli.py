@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import click
+
 from mlops_auditor import __version__
 from mlops_auditor.errors import InputError
 

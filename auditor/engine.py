@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +34,7 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
     if checks is None:
         checks, load_errors = all_checks()
         errors += load_errors
-    with open_snapshot(path, rev) as snap:
+    with open_snapshot(path, rev) as snap, _no_cyclic_gc():
         facts, check_errors = collect_facts(snap, checks)
         errors += check_errors
         repo = snap.info
@@ -42,6 +44,20 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
     return AuditResult(repo=repo, answers=answers, facts=facts, errors=tuple(errors),
                        sections=sections, baseline_mature=mature, verdict_reason=reason,
                        elapsed_seconds=time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Syntax trees are millions of small acyclic objects; the cyclic collector rescans them over
+    and over while they are built (a fifth of an audit's time on a large Python repository).
+    Reference counting still frees everything; the collector is restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def all_checks() -> tuple[list[ModuleType], list[CheckError]]:

@@ -264,7 +264,7 @@ def use_evidence(use: Use, what: str) -> Evidence:
 def strings_in(use: Use, f: CodeFile) -> list[str]:
     """String literals in a use (f-strings as their source), names bound to strings resolved."""
     found: list[str] = []
-    for node in ast.walk(use.node):
+    for node in common.walk(use.node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.append(node.value)
         elif isinstance(node, ast.JoinedStr):
@@ -424,7 +424,7 @@ def _read_bindings(f: CodeFile, tree: ast.Module, cell: int | None) -> None:
             scopes = (id(node), *scopes)
         elif isinstance(node, ast.ClassDef):
             scopes, klass = (id(node), *scopes), id(node)
-        queue.extend((child, scopes, klass) for child in ast.iter_child_nodes(node))
+        queue.extend((child, scopes, klass) for child in common.children(node))
 
 
 def _read_import(f: CodeFile, node: ast.Import | ast.ImportFrom, cell: int | None) -> None:

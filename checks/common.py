@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -115,3 +117,40 @@ def catalogue(name: str) -> dict[str, Any]:
 
 
 _CATALOGUES: dict[str, dict[str, Any]] = {}
+
+
+# Walking syntax trees is most of what the code-reading checks cost, and several checks walk the
+# same trees: each walk is computed once per node and shared. Expression contexts (Load, Store)
+# are left out: no check looks for them, and they are a third of all nodes.
+_WALKS: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def children(node: ast.AST) -> Iterator[ast.AST]:
+    """The direct child nodes of NODE (like ``ast.iter_child_nodes``, without contexts)."""
+    kind = type(node)
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f != "ctx")
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+
+
+def walk(root: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node under ROOT, ROOT first, in source order; computed once per node."""
+    cached = _WALKS.get(root)
+    if cached is None:
+        out: list[ast.AST] = []
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(list(children(node))))
+        cached = _WALKS[root] = tuple(out)
+    return cached

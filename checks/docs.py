@@ -608,7 +608,7 @@ def generated_docs(snap: Snapshot) -> tuple[list[Evidence], list[Evidence]]:
         tree = snap.python(path)
         if not tree.ok:
             continue
-        names = {n.value for n in ast.walk(tree.value)
+        names = {n.value for n in common.walk(tree.value)
                  if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         extensions = catalogue["sphinx_extensions"]
         for extension in sorted(names & set(extensions)):

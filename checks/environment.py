@@ -214,7 +214,7 @@ def _setup_py(snap: Snapshot, path: str) -> list[Evidence]:
     tree = snap.python(path)
     if not tree.ok:
         return []
-    for node in ast.walk(tree.value):
+    for node in common.walk(tree.value):
         if isinstance(node, ast.keyword) and node.arg == "install_requires":
             if isinstance(node.value, (ast.List, ast.Tuple)) and not node.value.elts:
                 continue
@@ -427,15 +427,15 @@ def environment_comparisons(tree: ast.Module) -> list[tuple[int, str]]:
     """(line, environment name) of conditions (if, elif, while, conditional expressions, match
     cases) that compare a value with an environment name such as "prod" or "staging"."""
     hits: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
+    for node in common.walk(tree):
         if isinstance(node, (ast.If, ast.While, ast.IfExp)):
-            for part in ast.walk(node.test):
+            for part in common.walk(node.test):
                 if isinstance(part, ast.Compare):
                     hits += _compare_hits(part)
         elif isinstance(node, ast.Match):
             subject = ast.unparse(node.subject)
             for case in node.cases:
-                for pattern in ast.walk(case.pattern):
+                for pattern in common.walk(case.pattern):
                     if (isinstance(pattern, ast.MatchValue)
                             and isinstance(pattern.value, ast.Constant)
                             and isinstance(pattern.value.value, str)

@@ -7,6 +7,7 @@ import ast
 import fnmatch
 import functools
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -109,10 +110,17 @@ def _never_runs(test: ast.expr) -> bool:
     return False
 
 
-def live_nodes(root: ast.AST) -> list[ast.AST]:
+_LIVE: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+
+
+def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
     """The nodes under ROOT that can run, in source order. Bodies of ``if False:`` and
     ``if TYPE_CHECKING:`` are left out, and so is everything inside a stub function (the stub's
-    own node is kept, so a caller can report it). Comments are not in the tree at all."""
+    own node is kept, so a caller can report it). Comments are not in the tree at all.
+    Computed once per node: several checks ask for the same trees."""
+    cached = _LIVE.get(root)
+    if cached is not None:
+        return cached
     out: list[ast.AST] = []
     stack: list[ast.AST] = [root]
     while stack:
@@ -121,11 +129,12 @@ def live_nodes(root: ast.AST) -> list[ast.AST]:
         if isinstance(node, _FUNCTIONS) and is_stub(node.body):
             continue
         if isinstance(node, _BRANCHES) and _never_runs(node.test):
-            children: list[ast.AST] = list(node.orelse)
+            kids: list[ast.AST] = list(node.orelse)
         else:
-            children = list(ast.iter_child_nodes(node))
-        stack.extend(reversed(children))
-    return out
+            kids = list(common.children(node))
+        stack.extend(reversed(kids))
+    result = _LIVE[root] = tuple(out)
+    return result
 
 
 def dotted(node: ast.AST, aliases: dict[str, str] | None = None) -> str | None:

@@ -380,7 +380,7 @@ def kpi_feedback(snap: Snapshot, code: CodeIndex) -> Fact:
                     f"not counted ({u.why_not()}): predictions joined with outcomes: {u.text}"),
                     path=u.path, line=None if u.cell else u.line))
     for u in code.calls(tuple(cat["metric_calls"])):
-        keys = [str(c.value) for c in ast.walk(u.node) if isinstance(c, ast.Constant)]
+        keys = [str(c.value) for c in common.walk(u.node) if isinstance(c, ast.Constant)]
         if any(words.search(k) for k in keys):
             items.append(use_evidence(u, "business metric logged"))
     for d in code.defs.values():
@@ -465,7 +465,7 @@ def confidence_gates(code: CodeIndex) -> list[Evidence]:
         if not (code.files[d.path].serving or d.key in code.serving_keys):
             continue
         routes = any(routing.search(n.replace("_", " ")) for n in _names_and_strings(d.node))
-        for node in ast.walk(d.node):
+        for node in common.walk(d.node):
             if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(
                     node.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) and _gate(
                     node.left, node.comparators[0], score, explicit, threshold, routes):
@@ -476,7 +476,7 @@ def confidence_gates(code: CodeIndex) -> list[Evidence]:
 
 
 def _names_and_strings(node: ast.AST) -> Iterator[str]:
-    for n in ast.walk(node):
+    for n in common.walk(node):
         if isinstance(n, ast.Constant) and isinstance(n.value, str):
             yield n.value
         elif isinstance(n, ast.Name):

@@ -384,7 +384,7 @@ def _mentions_model(node: ast.AST | None, models: set[str]) -> bool:
     return any((isinstance(n, ast.Name) and n.id in models)
                or (isinstance(n, ast.Attribute) and n.attr in models)
                or (isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in models)
-               for n in ast.walk(node))
+               for n in common.walk(node))
 
 
 def _typing_gaps(route: mlcode.Route, models: set[str]) -> list[str]:
@@ -612,13 +612,13 @@ def _route_auth(route: mlcode.Route, auth: AuthNames,
     if route.decorator is not None:
         for kw in route.decorator.keywords:
             if kw.arg == "dependencies":
-                deps.extend(ast.walk(kw.value))
+                deps.extend(common.walk(kw.value))
     handlers = _handler_functions(route, by_name)
     for handler in handlers:
         deps.extend(handler.args.defaults + [d for d in handler.args.kw_defaults if d])
         for param in handler.args.args + handler.args.kwonlyargs:
             if param.annotation is not None:
-                deps.extend(ast.walk(param.annotation))
+                deps.extend(common.walk(param.annotation))
     for node in deps:
         dep = _depends_target(unit, node)
         if dep and auth.authenticates(*dep):
@@ -662,9 +662,9 @@ def _app_auth(units: list[mlcode.Unit], auth: AuthNames) -> list[Evidence]:
                                                          "before every request"))
                 elif isinstance(node, ast.Assign):
                     targets = {mlcode.last_name(t) for t in node.targets} & drf
-                    classes = {mlcode.last_name(n) for n in ast.walk(node.value)
+                    classes = {mlcode.last_name(n) for n in common.walk(node.value)
                                if isinstance(n, ast.Name | ast.Attribute)}
-                    classes |= {n.value.split(".")[-1] for n in ast.walk(node.value)
+                    classes |= {n.value.split(".")[-1] for n in common.walk(node.value)
                                 if isinstance(n, ast.Constant) and isinstance(n.value, str)}
                     if targets and classes - {"AllowAny", ""}:
                         found.append(unit.at(tree, node, f"{', '.join(sorted(targets))} = "
@@ -682,7 +682,7 @@ def _app_dependencies(unit: mlcode.Unit, tree: mlcode.Tree, call: ast.Call,
     for kw in call.keywords:
         if kw.arg != "dependencies":
             continue
-        for sub in ast.walk(kw.value):
+        for sub in common.walk(kw.value):
             dep = _depends_target(unit, sub)
             if dep and auth.authenticates(*dep):
                 return [unit.at(tree, call, f"{mlcode.code(call)} with dependency {dep[1]}")]

@@ -53,7 +53,7 @@ def _list(key: str) -> list[str]:
 def _trivial_assert(node: ast.Assert) -> bool:
     """``assert True``, ``assert 1 == 1``: an assertion about constants checks nothing."""
     return not any(isinstance(n, ast.Name | ast.Attribute | ast.Call)
-                   for n in ast.walk(node.test))
+                   for n in common.walk(node.test))
 
 
 def stub_reason(fn: ast.FunctionDef | ast.AsyncFunctionDef, aliases: dict[str, str],

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from mlops_auditor.snapshot import Snapshot, open_snapshot
 
 MakeSnapshot = Callable[[dict[str, str]], Snapshot]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from mlops_auditor.checks import ci, iac
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot
-
 from tests.conftest import MakeSnapshot
 
 WF = ".github/workflows/ci.yml"

@@ -6,7 +6,6 @@ import json
 
 from mlops_auditor.checks import docs
 from mlops_auditor.model import Fact
-
 from tests.conftest import MakeSnapshot
 
 PROSE = ("The model ranks incoming support tickets so that the team answers urgent ones first. "

@@ -7,7 +7,6 @@ import ast
 from mlops_auditor.checks import environment
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot
-
 from tests.conftest import MakeSnapshot
 
 

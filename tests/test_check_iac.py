@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mlops_auditor.checks import common, iac
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot, open_snapshot
-
 from tests.conftest import MakeSnapshot, write_tree
 
 MAIN_TF = """\

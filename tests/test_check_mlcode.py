@@ -7,7 +7,6 @@ import json
 from mlops_auditor.checks import mlcode
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot
-
 from tests.conftest import MakeSnapshot
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from mlops_auditor.checks import precommit
 from mlops_auditor.model import Fact
-
 from tests.conftest import MakeSnapshot
 
 CONFIG = """\

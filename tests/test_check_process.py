@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mlops_auditor.checks import process
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot, open_snapshot
-
 from tests.conftest import MakeSnapshot
 from tests.gitrepo import RepoBuilder
 

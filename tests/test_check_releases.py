@@ -7,7 +7,6 @@ from pathlib import Path
 from mlops_auditor.checks import releases
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot, open_snapshot
-
 from tests.conftest import MakeSnapshot
 from tests.gitrepo import RepoBuilder
 

@@ -7,7 +7,6 @@ import json
 from mlops_auditor.checks import serving
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot
-
 from tests.conftest import MakeSnapshot
 
 # A made-up key id of the right shape (not the documented AWS example key).

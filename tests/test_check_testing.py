@@ -5,7 +5,6 @@ from __future__ import annotations
 from mlops_auditor.checks import testing
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot
-
 from tests.conftest import MakeSnapshot
 
 TRAIN = """\

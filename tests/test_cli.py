@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from mlops_auditor.cli import main
 
+from mlops_auditor.cli import main
 from tests.gitrepo import RepoBuilder
 
 STATEMENT_IDS = [

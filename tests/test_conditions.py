@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from mlops_auditor.conditions import deciding_facts, evaluate, fact_ids, validate
 from mlops_auditor.model import Fact
 

@@ -7,8 +7,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from mlops_auditor.engine import audit
 
+from mlops_auditor.engine import audit
 from tests.fixture_repos import build, fixture_names, load_spec
 
 

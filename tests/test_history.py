@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mlops_auditor.checks import process
 from mlops_auditor.history import History
 from mlops_auditor.snapshot import open_snapshot
-
 from tests.gitrepo import RepoBuilder
 
 GITHUB_WEB = "GitHub <noreply@github.com>"

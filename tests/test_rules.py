@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from mlops_auditor.engine import answer_all
 from mlops_auditor.errors import InputError
 from mlops_auditor.rules import REQUIRED, Rules, load_rules, parse_rules
