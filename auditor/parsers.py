@@ -61,7 +61,7 @@ _Loader.add_multi_constructor("tag:", _any_tag)
 _FastLoader: type | None = None
 if getattr(yaml, "__with_libyaml__", False):
 
-    class _CLoader(yaml.CSafeLoader):  # type: ignore[misc]
+    class _CLoader(yaml.CSafeLoader):
         pass
 
     _CLoader.add_multi_constructor("!", _any_tag)
