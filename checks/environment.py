@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import functools
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -473,6 +474,14 @@ def _environment_name(literal: str, subject: str) -> bool:
         _pattern(catalogue["environment_subject"]).search(subject))
 
 
+@functools.cache
+def _quoted_environment_names() -> re.Pattern[str]:
+    names = _catalogue()["environment_names"]
+    words = sorted({*names["strong"], *names["weak"]}, key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, words))
+    return re.compile(r"""['"]\s*(""" + alternatives + r""")\s*['"]""", re.IGNORECASE)
+
+
 def env_branches(snap: Snapshot) -> tuple[list[Evidence], list[Evidence], list[str], int]:
     """Branches on environment names in project code, and (not counted) in tests and settings
     modules, where choosing per environment is their job."""
@@ -482,7 +491,13 @@ def env_branches(snap: Snapshot) -> tuple[list[Evidence], list[Evidence], list[s
     files = common.python_files(snap)
     config = set(matching(files, *_catalogue()["config_modules"]))
     scanned = 0
+    quoted = _quoted_environment_names()
     for path in files:
+        text = snap.text(path)
+        if text.ok and not quoted.search(text.value):
+            # No environment name in quotes anywhere in the file: nothing to compare with.
+            scanned += 0 if common.is_test_path(path) or path in config else 1
+            continue
         tree = snap.python(path)
         if not tree.ok:
             failed.append(path)
