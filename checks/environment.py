@@ -493,8 +493,8 @@ def env_branches(snap: Snapshot) -> tuple[list[Evidence], list[Evidence], list[s
     scanned = 0
     quoted = _quoted_environment_names()
     for path in files:
-        text = snap.text(path)
-        if text.ok and not quoted.search(text.value):
+        source = snap.text(path)
+        if source.ok and not quoted.search(source.value):
             # No environment name in quotes anywhere in the file: nothing to compare with.
             scanned += 0 if common.is_test_path(path) or path in config else 1
             continue
