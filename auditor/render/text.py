@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 
 from mlops_auditor import __version__
 from mlops_auditor.model import Answer, AuditResult, Evidence
@@ -79,11 +80,11 @@ def render(result: AuditResult, source: dict[str, str], verbose: bool = False,
     return "\n".join(out) + "\n"
 
 
-def _statement(a: Answer, limit: int | None, paint: object) -> list[str]:
+def _statement(a: Answer, limit: int | None, paint: Callable[[str, str], str]) -> list[str]:
     s = a.statement
     indent = "    " if s.parent else "  "
     label = f"{LABEL[a.status]:<6}"
-    head = f"{indent}{s.id:<8} {paint(label, a.status)} "  # type: ignore[operator]
+    head = f"{indent}{s.id:<8} {paint(label, a.status)} "
     text = textwrap.shorten(s.text, WIDTH - len(indent) - 16, placeholder="…")
     lines = [head + text]
     pad = " " * (len(indent) + 16)
