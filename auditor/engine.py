@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
@@ -186,15 +187,19 @@ def _ids(cond: object | None, facts: Mapping[str, Fact]) -> list[str]:
 
 
 def _evidence(ids: Iterable[str], facts: Mapping[str, Fact]) -> tuple[Evidence, ...]:
-    items: list[Evidence] = []
+    """The evidence of the deciding facts, taken in turns (the first item of each fact, then
+    the second, ...), so that the first few items shown cover every fact that decided."""
+    per_fact: list[list[Evidence]] = []
     for fid in ids:
         fact = facts.get(fid)
         if fact is None:
             continue
+        items = list(fact.evidence)
         if fact.value is None:
-            items.append(Evidence(detail=f"cannot observe {fid}: {fact.unknown or 'unknown'}"))
-        items.extend(fact.evidence)
-    return tuple(dict.fromkeys(items))
+            items.insert(0, Evidence(detail=f"cannot observe {fid}: {fact.unknown or 'unknown'}"))
+        per_fact.append(items)
+    merged = [e for row in itertools.zip_longest(*per_fact) for e in row if e is not None]
+    return tuple(dict.fromkeys(merged))
 
 
 def _unknowns(cond: object, facts: Mapping[str, Fact]) -> str:
