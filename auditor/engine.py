@@ -158,8 +158,7 @@ def answer(statement: Statement, facts: Mapping[str, Fact]) -> Answer:
     pairs = ((statement.no_when, no), (statement.yes_when, yes))
     unknown = [c for c, v in pairs if c and v is None]
     if unknown:
-        reason = "cannot observe enough to decide: " + "; ".join(
-            _unknowns(c, facts) for c in unknown)
+        reason = "cannot observe enough to decide: " + _unknowns({"any": unknown}, facts)
         return result("manual", reason, statement.yes_when, *_ids(statement.no_when, facts),
                       *statement.related_facts)
     return result("manual", "the evidence does not decide it; a person must confirm",

@@ -170,6 +170,7 @@ class Scan:
     files: list[str] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     unparseable: dict[str, Evidence] = field(default_factory=dict)
+    unread: dict[str, Evidence] = field(default_factory=dict)  # CI/CD this check cannot read
     notes: list[Evidence] = field(default_factory=list)
 
     def job(self, system: str, path: str, line: int | None, name: str) -> None:
@@ -1993,7 +1994,7 @@ def read_ci(snap: Snapshot) -> Scan:
     def compute() -> Scan:
         scan = Scan()
         for reader in (scan_github, scan_gitlab, scan_azure, scan_jenkins, scan_circleci,
-                       scan_bitbucket):
+                       scan_bitbucket, scan_unread):
             reader(snap, scan)
         # A reusable workflow is read on its own (never triggered) and again for each caller:
         # keep the untriggered copy only when no caller reaches the same line.
@@ -2003,6 +2004,23 @@ def read_ci(snap: Snapshot) -> Scan:
         return scan
     result: Scan = snap.memo("ci.scan", compute)
     return result
+
+
+def scan_unread(snap: Snapshot, scan: Scan) -> None:
+    """CI/CD defined in systems this check does not read (AWS CodeBuild and CodePipeline, Google
+    Cloud Build, Travis, Drone, Buildkite, Tekton, Argo CD, Flux ...): what they run is unknown,
+    so a fact that found nothing elsewhere cannot be False."""
+    for system in common.catalogue("ci")["unread_systems"]:
+        pattern = re.compile(str(system["content"]))
+        for path in snap.glob(*system["files"]):
+            source = snap.text(path)
+            if not source.ok:
+                continue
+            line = common.first_line(source.value, pattern)
+            if line is not None and not common.is_comment(source.value.split("\n")[line - 1]):
+                scan.unread.setdefault(path, common.at(
+                    path, line, f"{system['name']}: not read by the auditor yet"))
+                break
 
 
 def _where(scan: Scan) -> str:
@@ -2037,6 +2055,11 @@ def _bool(fact_id: str, support: list[Evidence], counter: list[Evidence], what: 
         broken = ", ".join(scan.unparseable)
         return common.unknown(fact_id, f"CI file(s) could not be parsed: {broken}",
                               [*scan.unparseable.values(), *items])
+    if scan.unread:
+        unread = ", ".join(scan.unread)
+        return common.unknown(fact_id, f"CI/CD is also defined where the auditor does not read "
+                              f"yet ({unread})", [*scan.unread.values(),
+                                                  common.searched(what, _where(scan)), *items])
     return Fact(fact_id, False, (common.searched(what, _where(scan)), *items[:19]))
 
 

@@ -1041,3 +1041,24 @@ def test_unreadable_expressions_keep_every_run() -> None:
     run = ci.Run("pr", "", "p", None, {})
     assert ci.narrow([run], "github.event_name ==", ci._github_lookup) == (run,)
     assert ci.narrow([run], False, ci._github_lookup) == ()
+
+
+def test_cd_in_a_system_not_read_makes_missing_facts_unknown(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"buildspec.yml": "version: 0.2\nphases:\n  build:\n"
+                                            "    commands:\n      - pytest\n"}))
+    assert found["ci.pr_tests"].value is None
+    assert "buildspec.yml" in (found["ci.pr_tests"].unknown or "")
+    assert found["ci.deploy_on_merge"].value is None
+    assert any(e.path == "buildspec.yml" and e.line == 2 for e in found["ci.pr_tests"].evidence)
+
+
+def test_a_file_that_only_shares_the_name_is_not_cd(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"docs/buildspec.yml": "title: notes about builds\n"}))
+    assert found["ci.pr_tests"].value is False
+
+
+def test_support_found_elsewhere_still_decides(snapshot: MakeSnapshot) -> None:
+    workflow = ("on: pull_request\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n"
+                "      - run: python -m pytest\n")
+    found = github(snapshot, workflow, **{"cloudbuild.yaml": "steps:\n- name: gcr.io/x\n"})
+    assert found["ci.pr_tests"].value is True
