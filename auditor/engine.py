@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
-from mlops_auditor import conditions
+from mlops_auditor import conditions, workers
 from mlops_auditor.model import (
     Answer,
     AuditResult,
@@ -36,7 +36,7 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
         checks, load_errors = all_checks()
         errors += load_errors
     with open_snapshot(path, rev) as snap, _no_cyclic_gc():
-        facts, check_errors = collect_facts(snap, checks)
+        facts, check_errors = workers.run_split(snap, checks, collect_facts, _merge)
         errors += check_errors
         repo = snap.info
     answers = answer_all(rules, facts)
@@ -84,6 +84,11 @@ def all_checks() -> tuple[list[ModuleType], list[CheckError]]:
 
 def check_name(module: ModuleType) -> str:
     return module.__name__.rsplit(".", 1)[-1]
+
+
+def _merge(a: tuple[dict[str, Fact], list[CheckError]], b: tuple[dict[str, Fact], list[CheckError]]
+           ) -> tuple[dict[str, Fact], list[CheckError]]:
+    return {**a[0], **b[0]}, [*a[1], *b[1]]
 
 
 def collect_facts(snap: Snapshot, checks: Iterable[ModuleType]

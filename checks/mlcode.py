@@ -111,6 +111,10 @@ def _never_runs(test: ast.expr) -> bool:
 
 
 _LIVE: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+# Where each statement's live nodes sit in the walk of the tree that contains it, so a later
+# call for that statement (a function body, a route handler) is a slice, not another walk.
+_SPANS: weakref.WeakKeyDictionary[ast.AST, tuple[tuple[ast.AST, ...], int, int]] = (
+    weakref.WeakKeyDictionary())
 
 
 def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
@@ -121,10 +125,24 @@ def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
     cached = _LIVE.get(root)
     if cached is not None:
         return cached
+    span = _SPANS.get(root)
+    if span is not None:  # a statement inside a tree already walked: its nodes are a slice
+        nodes, start, end = span
+        result = _LIVE[root] = nodes[start:end]
+        return result
     out: list[ast.AST] = []
-    stack: list[ast.AST] = [root]
+    starts: list[tuple[ast.stmt, int]] = []
+    spans: list[tuple[ast.stmt, int, int]] = []
+    stack: list[ast.AST | None] = [root]
     while stack:
         node = stack.pop()
+        if node is None:  # the end of a statement's nodes
+            statement, start = starts.pop()
+            spans.append((statement, start, len(out)))
+            continue
+        if isinstance(node, ast.stmt):
+            starts.append((node, len(out)))
+            stack.append(None)
         out.append(node)
         if isinstance(node, _FUNCTIONS) and is_stub(node.body):
             continue
@@ -134,6 +152,8 @@ def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
             kids = list(common.children(node))
         stack.extend(reversed(kids))
     result = _LIVE[root] = tuple(out)
+    for statement, start, end in spans:
+        _SPANS.setdefault(statement, (result, start, end))
     return result
 
 

@@ -694,6 +694,10 @@ def _auth_fact(snap: Snapshot) -> Fact:
     checks, DRF permissions), endpoint auth modes, managed endpoints defined here (SageMaker,
     Vertex AI, Databricks: invocations need signed credentials), or when every API route
     authenticates. False lists the routes left open, or says there is no API."""
+    routes = _api_routes(snap) or _live_routes(snap)
+    if not routes and not any(f.kind == "realtime" for f in findings(snap)):
+        return Fact("serving.auth", False, (common.searched(
+            "authentication on an API", "the project (no real-time API found)"),))
     units = mlcode.sources(snap).units
     auth = _auth_names(units)
     by_name: dict[str, list[mlcode.Function]] = {}
@@ -711,7 +715,6 @@ def _auth_fact(snap: Snapshot) -> Fact:
             detail = (f"{finding.managed} endpoint defined here: invocations need signed cloud "
                       f"credentials ({ev.detail})")
             app_wide.append(common.at(ev.path or "", ev.line, detail))
-    routes = _api_routes(snap) or _live_routes(snap)
     guarded: list[Evidence] = []
     open_routes: list[Evidence] = []
     for route in routes:

@@ -1,0 +1,71 @@
+"""Running the checks on both cores of a machine when a repository has enough code to pay for it.
+
+The code-reading checks parse and walk every Python file, which is CPU-bound. On Linux a forked
+child runs one family of checks (those sharing cached analyses run together) while the parent
+runs the rest; the child inherits the snapshot and everything already read, starts its own git
+reader, and sends its facts back. Anything unexpected in the child falls back to running that
+family in the parent, so the result never depends on whether the split happened.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from types import ModuleType
+from typing import TypeVar
+
+from mlops_auditor.snapshot import Snapshot
+
+# Checks that share cached analyses must run in the same process; this family is about half of
+# the work on a large Python repository.
+CHILD_FAMILY = frozenset({"mlcode", "testing", "serving"})
+MIN_PYTHON_FILES = 150  # below this, forking costs more than it saves
+
+Result = TypeVar("Result")
+
+
+def worth_splitting(snap: Snapshot) -> bool:
+    if sys.platform != "linux" or (os.cpu_count() or 1) < 2:
+        return False
+    if os.environ.get("MLOPS_AUDIT_WORKERS") == "1":
+        return False
+    return len(snap.glob("**/*.py")) >= MIN_PYTHON_FILES
+
+
+def run_split(snap: Snapshot, checks: Sequence[ModuleType],
+              run: Callable[[Snapshot, Sequence[ModuleType]], Result],
+              merge: Callable[[Result, Result], Result]) -> Result:
+    """RUN the checks, CHILD_FAMILY in a forked child when that pays; MERGE the two results."""
+    family = [m for m in checks if m.__name__.rsplit(".", 1)[-1] in CHILD_FAMILY]
+    rest = [m for m in checks if m not in family]
+    if not family or not rest or not worth_splitting(snap):
+        return run(snap, checks)
+    snap.close()  # each process starts its own git reader; the pipes are not shared
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(snap, family, run, sender), daemon=True)
+    child.start()
+    sender.close()
+    mine = run(snap, rest)
+    try:
+        theirs: Result = receiver.recv()
+    except (EOFError, OSError):
+        theirs = run(snap, family)
+    finally:
+        receiver.close()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+    return merge(mine, theirs)
+
+
+def _child(snap: Snapshot, family: Sequence[ModuleType],
+           run: Callable[[Snapshot, Sequence[ModuleType]], object], sender: Connection) -> None:
+    try:
+        sender.send(run(snap, family))
+    finally:
+        snap.close()
+        sender.close()
