@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -30,8 +31,6 @@ class _Group(click.Group):
             click.echo("mlops-audit: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:
-            import os
-
             if os.environ.get("MLOPS_AUDIT_DEBUG"):
                 raise
             click.echo(f"mlops-audit: internal error: {type(exc).__name__}: {exc} "
@@ -134,6 +133,25 @@ def explain(statement_id: str) -> None:
     if s.parts:
         out += ["", "Answered from its parts: " + ", ".join(s.parts)]
     click.echo("\n".join(out))
+
+
+def entry() -> None:
+    """The console script. A finished audit leaves millions of small syntax-tree objects whose
+    deallocation at interpreter exit takes a noticeable part of the run (0.6 s of 3.3 s on a
+    repository of 550 Python files); the process ends as soon as its output is flushed."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError):  # e.g. `mlops-audit audit | head`
+            pass
+    os._exit(code)
 
 
 def _describe(cond: object, meanings: dict[str, str], indent: str) -> list[str]:

@@ -30,6 +30,9 @@ ENTRY_POINT_GROUP = "mlops_auditor.checks"
 def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
           checks: Sequence[ModuleType] | None = None) -> AuditResult:
     started = time.perf_counter()
+    from mlops_auditor.checks.common import clear_tree_caches
+
+    clear_tree_caches()  # the previous audit's trees, if this process ran one
     rules = rules or load_rules()
     errors: list[CheckError] = []
     if checks is None:

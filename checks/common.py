@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -121,8 +120,18 @@ _CATALOGUES: dict[str, dict[str, Any]] = {}
 
 # Walking syntax trees is most of what the code-reading checks cost, and several checks walk the
 # same trees: each walk is computed once per node and shared. Expression contexts (Load, Store)
-# are left out: no check looks for them, and they are a third of all nodes.
-_WALKS: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+# are left out: no check looks for them, and they are a third of all nodes. These caches hold
+# the trees they describe; the engine empties them when an audit starts, so a long-lived process
+# keeps at most one audit's trees.
+_WALKS: dict[ast.AST, tuple[ast.AST, ...]] = {}
+TREE_CACHES: list[dict[Any, Any]] = [_WALKS]
+
+
+def clear_tree_caches() -> None:
+    for cache in TREE_CACHES:
+        cache.clear()
+
+
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 

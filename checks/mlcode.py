@@ -7,7 +7,6 @@ import ast
 import fnmatch
 import functools
 import re
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -110,11 +109,11 @@ def _never_runs(test: ast.expr) -> bool:
     return False
 
 
-_LIVE: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+_LIVE: dict[ast.AST, tuple[ast.AST, ...]] = {}
 # Where each statement's live nodes sit in the walk of the tree that contains it, so a later
 # call for that statement (a function body, a route handler) is a slice, not another walk.
-_SPANS: weakref.WeakKeyDictionary[ast.AST, tuple[tuple[ast.AST, ...], int, int]] = (
-    weakref.WeakKeyDictionary())
+_SPANS: dict[ast.AST, tuple[tuple[ast.AST, ...], int, int]] = {}
+common.TREE_CACHES += [_LIVE, _SPANS]
 
 
 def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:

@@ -228,3 +228,7 @@ def test_installed_console_script_runs() -> None:
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
                           env={**os.environ, "NO_COLOR": "1"}, check=False)
     assert proc.returncode == 0 and "mlops-audit" in proc.stdout
+    proc = subprocess.run([str(exe), "audit", "/nonexistent/repo"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "mlops-audit: /nonexistent/repo: no such file or folder\n"
