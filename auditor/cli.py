@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -57,7 +58,13 @@ def main() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE instead of standard output.")
 @click.option("--verbose", "-v", is_flag=True, help="Text format: show every piece of evidence.")
-def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: bool) -> None:
+@click.option("--catalogue", "catalogues", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Add to the checks' catalogues of tools, commands, headings and libraries: a "
+                   "YAML file mapping a catalogue name (e.g. precommit) to entries shaped like "
+                   "the shipped ones. Repeatable.")
+def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: bool,
+          catalogues: tuple[Path, ...]) -> None:
     """Audit the repository at PATH (default: the current folder).
 
     Reads the committed tree of HEAD (or REV) and the first-parent history; never runs, imports
@@ -68,7 +75,7 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
     from mlops_auditor.rules import load_rules
 
     rules = load_rules()
-    result = run_audit(path, rev=rev, rules=rules)
+    result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues)
     if fmt == "json":
         from mlops_auditor.render import jsondoc
 
@@ -147,10 +154,8 @@ def entry() -> None:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):  # e.g. `mlops-audit audit | head`
             stream.flush()
-        except (BrokenPipeError, OSError):  # e.g. `mlops-audit audit | head`
-            pass
     os._exit(code)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from mlops_auditor import conditions, workers
+from mlops_auditor.errors import InputError
 from mlops_auditor.model import (
     Answer,
     AuditResult,
@@ -28,11 +29,13 @@ ENTRY_POINT_GROUP = "mlops_auditor.checks"
 
 
 def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
-          checks: Sequence[ModuleType] | None = None) -> AuditResult:
+          checks: Sequence[ModuleType] | None = None,
+          catalogues: Sequence[Path] = ()) -> AuditResult:
     started = time.perf_counter()
-    from mlops_auditor.checks.common import clear_tree_caches
+    from mlops_auditor.checks import common
 
-    clear_tree_caches()  # the previous audit's trees, if this process ran one
+    common.clear_tree_caches()  # the previous audit's trees, if this process ran one
+    common.use_extensions(load_catalogue_extensions(catalogues))
     rules = rules or load_rules()
     errors: list[CheckError] = []
     if checks is None:
@@ -62,6 +65,49 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def load_catalogue_extensions(paths: Sequence[Path]) -> list[dict[str, object]]:
+    """Users' additions to the checks' catalogues: YAML files mapping a catalogue name (e.g.
+    ``precommit``) to entries shaped like those of ``checks/catalogues/NAME.yaml``."""
+    from mlops_auditor import parsers
+    from mlops_auditor.checks.common import builtin_catalogue, catalogue_names
+
+    known = catalogue_names()
+    extensions: list[dict[str, object]] = []
+    for path in paths:
+        try:
+            data = parsers.load_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, parsers.ParseError) as exc:
+            raise InputError(f"--catalogue {path}: cannot read it ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"--catalogue {path}: expected a mapping of catalogue names "
+                             f"({', '.join(known)})")
+        for name, entries in data.items():
+            if name not in known:
+                raise InputError(f"--catalogue {path}: unknown catalogue {name!r}; known: "
+                                 f"{', '.join(known)}")
+            problem = _shape_problem(builtin_catalogue(name), entries, str(name))
+            if problem:
+                raise InputError(f"--catalogue {path}: {problem}")
+        extensions.append(data)
+    return extensions
+
+
+def _shape_problem(base: object, extra: object, where: str) -> str | None:
+    """An addition must have the shape of what it extends: a mapping for a mapping, a list for
+    a list (a new key may hold anything)."""
+    if isinstance(base, dict):
+        if not isinstance(extra, dict):
+            return f"{where}: expected a mapping"
+        for key, value in extra.items():
+            if key in base:
+                problem = _shape_problem(base[key], value, f"{where}.{key}")
+                if problem:
+                    return problem
+    elif isinstance(base, list) and not isinstance(extra, list):
+        return f"{where}: expected a list"
+    return None
 
 
 def all_checks() -> tuple[list[ModuleType], list[CheckError]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -104,18 +105,60 @@ def is_test_path(path: str) -> bool:
 
 def catalogue(name: str) -> dict[str, Any]:
     """A check's catalogue of names and patterns (``checks/catalogues/NAME.yaml``): data, so a
-    reader sees what counts without reading code."""
+    reader sees what counts without reading code. A user's extension files (``--catalogue``)
+    are merged on top: mappings merge, lists gain the new items, other values are replaced."""
     if name not in _CATALOGUES:
-        text = resources.files("mlops_auditor.checks").joinpath(
-            "catalogues", f"{name}.yaml").read_text(encoding="utf-8")
-        data = parsers.load_yaml(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"catalogue {name}: expected a mapping")
+        data = builtin_catalogue(name)
+        for extra in _EXTENSIONS:
+            if name in extra:
+                data = merge_catalogue(data, extra[name])
         _CATALOGUES[name] = data
     return _CATALOGUES[name]
 
 
+def builtin_catalogue(name: str) -> dict[str, Any]:
+    text = resources.files("mlops_auditor.checks").joinpath(
+        "catalogues", f"{name}.yaml").read_text(encoding="utf-8")
+    data = parsers.load_yaml(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"catalogue {name}: expected a mapping")
+    return data
+
+
+def catalogue_names() -> list[str]:
+    folder = resources.files("mlops_auditor.checks").joinpath("catalogues")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def merge_catalogue(base: Any, extra: Any) -> Any:
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = merge_catalogue(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(extra, list):
+        return base + [item for item in extra if item not in base]
+    return extra
+
+
+def use_extensions(extensions: Sequence[dict[str, Any]]) -> None:
+    """Make EXTENSIONS (mappings of catalogue name -> additions) part of every catalogue, and
+    forget everything the checks derived from the catalogues before (their cached patterns)."""
+    global _EXTENSIONS
+    if list(extensions) == _EXTENSIONS and _CATALOGUES:
+        return
+    _EXTENSIONS = list(extensions)
+    _CATALOGUES.clear()
+    for module in list(sys.modules.values()):
+        if module is not None and module.__name__.startswith("mlops_auditor.checks"):
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
 _CATALOGUES: dict[str, dict[str, Any]] = {}
+_EXTENSIONS: list[dict[str, Any]] = []
 
 
 # Walking syntax trees is most of what the code-reading checks cost, and several checks walk the

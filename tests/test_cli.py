@@ -232,3 +232,33 @@ def test_installed_console_script_runs() -> None:
                           text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr == "mlops-audit: /nonexistent/repo: no such file or folder\n"
+
+
+def test_catalogue_extension_teaches_a_new_hook(tmp_path: Path) -> None:
+    b = RepoBuilder(tmp_path / "p")
+    b.commit("Initial", {"train.py": TRAIN, ".pre-commit-config.yaml":
+                         "repos:\n  - repo: https://git.example.com/acme/hooks\n"
+                         "    rev: v1\n    hooks:\n      - id: acme-style\n"})
+    b.close()
+    extra = tmp_path / "acme.yaml"
+    extra.write_text("precommit:\n  hook_ids:\n    acme-style: [lint]\n")
+
+    def status(*more: str) -> str:
+        doc = json.loads(run("audit", str(b.path), "--format", "json", *more)[1])
+        return next(s["status"] for s in doc["statements"] if s["id"] == "3.2.1")
+
+    assert status() == "no"
+    assert status("--catalogue", str(extra)) == "yes"
+    assert status() == "no"  # the extension does not outlive its audit
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("nope: {}\n", "unknown catalogue 'nope'"),
+    ("precommit:\n  hook_ids: [a]\n", "precommit.hook_ids: expected a mapping"),
+    ("- a\n", "expected a mapping of catalogue names"),
+])
+def test_bad_catalogue_extension_is_one_line(tmp_path: Path, content: str, message: str) -> None:
+    extra = tmp_path / "x.yaml"
+    extra.write_text(content)
+    code, _, err = run("audit", str(tmp_path), "--catalogue", str(extra))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
