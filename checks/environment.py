@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import configparser
 import functools
+import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +22,9 @@ FACTS = {
     "environment.locked": "exact versions are locked (uv.lock, poetry.lock, Pipfile.lock, "
                           "pdm.lock, conda-lock, pip-compile output, requirements all pinned "
                           "with ==)",
+    "environment.lock_outdated": "a lock does not lock every dependency its manifest declares "
+                                 "(pyproject/Pipfile/requirements.in against uv.lock, "
+                                 "poetry.lock, pdm.lock, Pipfile.lock, compiled requirements)",
     "environment.container": "a container or devcontainer definition (Dockerfile, "
                              ".devcontainer)",
     "environment.unpinned_base": "a container base image is unpinned (no tag or `latest`, "
@@ -518,8 +522,127 @@ def env_branches(snap: Snapshot) -> tuple[list[Evidence], list[Evidence], list[s
 def collect(snap: Snapshot) -> list[Fact]:
     locks = lock_files(snap)
     pinned_requirements(snap, locks)
-    return [_declared(snap, locks), _locked(snap, locks), *_container_facts(snap),
-            _env_specific(snap)]
+    return [_declared(snap, locks), _locked(snap, locks), _lock_outdated(snap),
+            *_container_facts(snap), _env_specific(snap)]
+
+
+# -- lock freshness ---------------------------------------------------------------------------
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalise(name: str) -> str:
+    """A distribution name as package indexes compare them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(spec: str) -> str | None:
+    match = _NAME.match(spec)
+    return normalise(match.group(1)) if match else None
+
+
+def manifest_names(snap: Snapshot, path: str) -> dict[str, str] | None:
+    """Declared dependency names (normalised -> as written) of pyproject.toml, a Pipfile or a
+    pip-tools ``*.in`` file; None when the file cannot be read."""
+    if path.endswith(".in"):
+        parsed = snap.text(path)
+        if not parsed.ok:
+            return None
+        return {n: raw for _, raw in requirement_lines(parsed.value)
+                if (n := _requirement_name(raw)) and not raw.startswith("-")}
+    data = snap.toml(path)
+    if not data.ok:
+        return None
+    doc = _table(data.value)
+    specs: list[str] = []
+    project = _table(doc.get("project"))
+    specs += [s for s in project.get("dependencies") or [] if isinstance(s, str)]
+    for group in _table(project.get("optional-dependencies")).values():
+        specs += [s for s in group if isinstance(s, str)] if isinstance(group, list) else []
+    for group in _table(doc.get("dependency-groups")).values():
+        specs += [s for s in group if isinstance(s, str)] if isinstance(group, list) else []
+    tool = _table(doc.get("tool"))
+    specs += [k for k in _table(_table(tool.get("poetry")).get("dependencies")) if k != "python"]
+    for table in ("packages", "dev-packages"):
+        specs += list(_table(doc.get(table)))
+    return {n: spec for spec in specs if (n := _requirement_name(spec))}
+
+
+def locked_names(snap: Snapshot, path: str) -> set[str] | None:
+    """Names a lock file locks (uv, Poetry, PDM: [[package]] name; Pipfile.lock: default and
+    develop; a compiled requirements file: its requirement lines)."""
+    if path.endswith(".txt"):
+        parsed = snap.text(path)
+        if not parsed.ok:
+            return None
+        return {n for _, raw in requirement_lines(parsed.value) if (n := _requirement_name(raw))}
+    if path.endswith("Pipfile.lock"):
+        data = snap.json(path)
+        if not data.ok or not isinstance(data.value, dict):
+            return None
+        return {normalise(k) for part in ("default", "develop")
+                for k in _table(data.value.get(part))}
+    data = snap.toml(path)
+    if not data.ok:
+        return None
+    packages = _table(data.value).get("package")
+    if not isinstance(packages, list):
+        return None
+    return {normalise(p["name"]) for p in packages
+            if isinstance(p, dict) and isinstance(p.get("name"), str)}
+
+
+def lock_pairs(snap: Snapshot) -> list[tuple[str, str]]:
+    """(manifest, lock) pairs in the same folder: pyproject.toml with uv.lock, poetry.lock or
+    pdm.lock; Pipfile with Pipfile.lock; requirements*.in with the .txt compiled from it."""
+    pairs: list[tuple[str, str]] = []
+    for lock in _outside_vendored(snap.glob("uv.lock", "poetry.lock", "pdm.lock")):
+        manifest = posixpath.join(posixpath.dirname(lock), "pyproject.toml")
+        if snap.exists(manifest):
+            pairs.append((manifest, lock))
+    for lock in _outside_vendored(snap.glob("Pipfile.lock")):
+        manifest = lock.removesuffix(".lock")
+        if snap.exists(manifest):
+            pairs.append((manifest, lock))
+    for source in _outside_vendored(snap.glob("requirements*.in")):
+        compiled = source.removesuffix(".in") + ".txt"
+        if snap.exists(compiled):
+            pairs.append((source, compiled))
+    return pairs
+
+
+def _lock_outdated(snap: Snapshot) -> Fact:
+    """A lock that does not lock everything its manifest declares was not regenerated after the
+    manifest changed: installing from it does not give the declared environment."""
+    stale: list[Evidence] = []
+    fresh: list[Evidence] = []
+    unread: list[str] = []
+    pairs = lock_pairs(snap)
+    for manifest, lock in pairs:
+        declared, locked = manifest_names(snap, manifest), locked_names(snap, lock)
+        if declared is None or locked is None:
+            unread += [p for p, v in ((manifest, declared), (lock, locked)) if v is None]
+            continue
+        missing = sorted(set(declared) - locked)
+        text = snap.text(manifest).value or ""
+        for name in missing[:10]:
+            raw = declared[name]
+            line = common.first_line(text, re.compile(re.escape(raw.split()[0][:60])))
+            stale.append(common.at(manifest, line, f"declares `{raw}`, which {lock} does not "
+                                                    "lock: the lock is older than the manifest"))
+        if not missing:
+            fresh.append(common.at(lock, None, f"locks all {len(declared)} dependencies "
+                                               f"declared in {manifest}"))
+    if stale:
+        return Fact("environment.lock_outdated", True, tuple(stale[:20]))
+    if unread and not fresh:
+        return common.unknown("environment.lock_outdated", "manifest or lock could not be read",
+                              common.unreadable(snap, unread))
+    if not pairs:
+        return Fact("environment.lock_outdated", False, (common.searched(
+            "a manifest and its lock to compare", "pyproject.toml with uv.lock/poetry.lock/"
+            "pdm.lock, Pipfile with Pipfile.lock, requirements*.in with their .txt"),))
+    return Fact("environment.lock_outdated", False, tuple(fresh[:20]))
 
 
 def _declared(snap: Snapshot, locks: Locks) -> Fact:
