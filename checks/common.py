@@ -86,6 +86,21 @@ def first_line(text: str, pattern: re.Pattern[str]) -> int | None:
     return None
 
 
+def ml_context(snap: Snapshot, path: str) -> bool:
+    """True when PATH (a module or a notebook) imports a data, ML, tracking or serving library
+    (catalogue ``common``): code that can be an ML project's code."""
+    source = snap.text(path)
+    return source.ok and bool(_ml_imports().search(source.value))
+
+
+def _ml_imports() -> re.Pattern[str]:
+    if "ml_imports" not in _DERIVED:
+        names = "|".join(re.escape(n) for n in catalogue("common")["ml_libraries"])
+        _DERIVED["ml_imports"] = re.compile(
+            rf'^\s*"?\s*(?:import|from)\s+(?:{names})\b', re.MULTILINE)
+    return _DERIVED["ml_imports"]
+
+
 def python_files(snap: Snapshot, include_tests: bool = True) -> list[str]:
     """The project's own Python files (vendored and environment folders left out)."""
     vendored = set(snap.glob(*NOT_PROJECT_CODE))
@@ -150,6 +165,7 @@ def use_extensions(extensions: Sequence[dict[str, Any]]) -> None:
         return
     _EXTENSIONS = list(extensions)
     _CATALOGUES.clear()
+    _DERIVED.clear()
     for module in list(sys.modules.values()):
         if module is not None and module.__name__.startswith("mlops_auditor.checks"):
             for value in vars(module).values():
@@ -158,6 +174,7 @@ def use_extensions(extensions: Sequence[dict[str, Any]]) -> None:
 
 
 _CATALOGUES: dict[str, dict[str, Any]] = {}
+_DERIVED: dict[str, re.Pattern[str]] = {}
 _EXTENSIONS: list[dict[str, Any]] = []
 
 

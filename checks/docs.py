@@ -552,11 +552,15 @@ def _repeats_a_name(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
 
 
 def docstrings(snap: Snapshot) -> Docstrings:
-    """Public functions and classes of the project's Python code (tests excluded), with and
-    without a docstring. Read with ast only; a file that does not parse is reported."""
+    """Public functions and classes of the project's ML code (modules that import a data, ML,
+    tracking or serving library; tests excluded), with and without a docstring: the statement
+    is about ML model code, not every helper script. Read with ast only; a file that does not
+    parse is reported."""
     result = Docstrings([], [], 0, [])
     placeholder = _compiled("placeholder_line")
     for path in common.python_files(snap, include_tests=False):
+        if not common.ml_context(snap, path):
+            continue
         tree = snap.python(path)
         if not tree.ok:
             result.failed.append(path)
@@ -679,7 +683,7 @@ def _code_facts(snap: Snapshot) -> list[Fact]:
     if total:
         share = round(len(found.documented) / total, 3)
         summary = Evidence(f"{len(found.documented)} of {total} public functions and classes in "
-                           f"{found.files} Python file(s) have a docstring ({share:.0%})")
+                           f"{found.files} ML code file(s) have a docstring ({share:.0%})")
         examples = found.documented if share >= threshold else found.undocumented
         label = "documented" if share >= threshold else "undocumented"
         shown = [common.at(e.path or "", e.line, f"{label}: {e.detail}") for e in examples[:5]]
@@ -693,8 +697,9 @@ def _code_facts(snap: Snapshot) -> list[Fact]:
             documented = Fact("docs.code_documented", False, tuple(
                 [summary, *shown, *site_counter, *unread][:20]))
         return [documented, share_fact]
-    reason = ("no Python modules to document" if not found.files and not found.failed else
-              "no public functions or classes in the Python code" if found.files else
+    reason = ("no ML code modules to document (Python files importing a data, ML, tracking or "
+              "serving library)" if not found.files and not found.failed else
+              "no public functions or classes in the ML code" if found.files else
               "no Python file could be parsed")
     share_fact = common.unknown("docs.docstring_share", reason, unread)
     if site:

@@ -289,11 +289,50 @@ def own_splits(code: CodeIndex) -> dict[str, list[Evidence]]:
                 found["random"].append(use_evidence(u, f"random variant choice in `{d.name}`"))
             elif hashes(u.name):
                 args = ast.unparse(u.node)
+                if not feeds_decision(d.node, u.node):
+                    found["hashed_other"].append(use_evidence(
+                        u, f"a hash in `{d.name}` that does not decide the variant"))
+                    continue
                 kind = "hashed" if users.search(args) else "hashed_other"
                 found[kind].append(use_evidence(u, f"variant from a hash in `{d.name}`"))
             elif u.name == "hash":
                 found["builtin"].append(use_evidence(u, f"builtin hash() in `{d.name}`"))
     return found
+
+
+def feeds_decision(function: ast.AST, call: ast.AST) -> bool:
+    """Whether the value of CALL (a hash) decides something in FUNCTION: it, or a name assigned
+    from it (followed through further assignments), stands in a comparison, a modulo, a branch
+    test, an index or the returned value. A hash that only pseudonymises a log line does not."""
+    tainted: set[str] = set()
+
+    def carries(node: ast.AST) -> bool:
+        return any(n is call or (isinstance(n, ast.Name) and n.id in tainted)
+                   for n in common.walk(node))
+
+    assignments = [n for n in common.walk(function)
+                   if isinstance(n, ast.Assign | ast.AnnAssign | ast.AugAssign) and n.value]
+    changed = True
+    while changed:
+        changed = False
+        for a in assignments:
+            targets = a.targets if isinstance(a, ast.Assign) else [a.target]
+            names = {t.id for t in targets if isinstance(t, ast.Name)}
+            if names - tainted and a.value is not None and carries(a.value):
+                tainted |= names
+                changed = True
+    for node in common.walk(function):
+        if isinstance(node, ast.Compare) and carries(node):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and carries(node):
+            return True
+        if isinstance(node, ast.If | ast.IfExp | ast.While) and carries(node.test):
+            return True
+        if isinstance(node, ast.Subscript) and carries(node.slice):
+            return True
+        if isinstance(node, ast.Return) and node.value is not None and carries(node.value):
+            return True
+    return False
 
 
 def sticky_evidence(snap: Snapshot, code: CodeIndex, own: dict[str, list[Evidence]]

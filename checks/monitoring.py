@@ -384,7 +384,8 @@ def kpi_feedback(snap: Snapshot, code: CodeIndex) -> Fact:
         if any(words.search(k) for k in keys):
             items.append(use_evidence(u, "business metric logged"))
     for d in code.defs.values():
-        if d.kind == "function" and d.live and words.search(d.name):
+        if d.kind == "function" and d.live and words.search(d.name) \
+                and common.ml_context(snap, d.path):
             items.append(def_evidence(d, f"KPI/outcome code `{d.name}`"))
     for path in snap.glob("**/*.sql"):
         sql = snap.text(path)
@@ -439,7 +440,7 @@ def drift(snap: Snapshot, code: CodeIndex) -> Fact:
     own = re.compile(cat["own_function"])
     for d in code.defs.values():
         if d.kind == "function" and d.live and own.search(d.name) and (
-                not d.cell or code.notebook_scheduled(d.path)):
+                not d.cell or code.notebook_scheduled(d.path)) and common.ml_context(snap, d.path):
             items.append(def_evidence(d, f"own drift computation `{d.name}`"))
     return verdict("monitoring.drift", items,
                    "drift monitoring (Evidently, whylogs, NannyML, alibi-detect, Model Monitor, "

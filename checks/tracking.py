@@ -133,9 +133,13 @@ def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
     for u in code.calls(tuple(cat["tag_calls"])):
         if any(words.search(s) for s in strings_in(u, code.files[u.path])[:2]):
             items.append(use_evidence(u, "commit tagged on the run"))
-    items += [use_evidence(u, "commit identifier used") for u in code.strings(ref)]
-    items += [use_evidence(u, "commit identifier used") for u in code.uses()
-              if u.kind == "call" and u.live and ref.search(u.text)]
+    # A commit identifier counts in ML code only: a tool reading git for its own purposes does
+    # not make model runs traceable.
+    items += [use_evidence(u, "commit identifier used in ML code") for u in code.strings(ref)
+              if common.ml_context(snap, u.path)]
+    items += [use_evidence(u, "commit identifier used in ML code") for u in code.uses()
+              if u.kind == "call" and u.live and ref.search(u.text)
+              and common.ml_context(snap, u.path)]
     for path in snap.glob("dvc.lock", "**/dvc.lock"):
         parsed = snap.yaml(path)
         if parsed.ok and isinstance(parsed.value, dict) and parsed.value.get("stages"):

@@ -16,6 +16,8 @@ import yaml
 from tests.gitrepo import RepoBuilder, pr_merge_message
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
+# Tool caches a local run may leave in a fixture tree (ignored by git, never part of a fixture).
+CACHES = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"}
 
 
 def fixture_names() -> list[str]:
@@ -32,7 +34,8 @@ def build(name: str, dest: Path) -> Path:
     """Build fixture NAME as a git repository at DEST and return DEST."""
     spec = load_spec(name)
     tree = FIXTURES / name / "tree"
-    all_files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    all_files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*")
+                       if p.is_file() and not CACHES & set(p.relative_to(tree).parts))
     committed: set[str] = set()
     repo = RepoBuilder(dest)
     try:

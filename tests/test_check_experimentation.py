@@ -240,3 +240,45 @@ def test_random_call_unrelated_to_variants_is_not_a_split(snapshot: MakeSnapshot
         """})
     assert result["experimentation.traffic_split"].value is False
     assert result["experimentation.random_split"].value is False
+
+
+ROUND_ROBIN_APP = """
+import hashlib
+import itertools
+import logging
+
+from fastapi import FastAPI
+
+app = FastAPI()
+log = logging.getLogger("api")
+turn = itertools.count()
+
+
+def pick_variant(user_id: str) -> str:
+    pseudonym = hashlib.sha256(user_id.encode()).hexdigest()
+    log.info("assigning %s", pseudonym)
+    return "challenger" if next(turn) % 10 == 0 else "champion"
+
+
+@app.post("/predict")
+def predict(user_id: str) -> dict[str, str]:
+    return {"variant": pick_variant(user_id)}
+"""
+
+
+def test_a_hash_that_only_pseudonymises_a_log_line_is_not_sticky(
+        snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot, {"app.py": ROUND_ROBIN_APP})
+    assert found["experimentation.sticky"].value is False
+    assert any("does not decide the variant" in e.detail
+               for e in found["experimentation.sticky"].evidence)
+
+
+def test_a_hash_bucket_that_picks_the_variant_is_sticky(snapshot: MakeSnapshot) -> None:
+    app = ROUND_ROBIN_APP.replace(
+        '    return "challenger" if next(turn) % 10 == 0 else "champion"',
+        '    bucket = int(pseudonym, 16) % 100\n    return "challenger" if bucket < 10 else '
+        '"champion"')
+    found = facts(snapshot, {"app.py": app})
+    assert found["experimentation.sticky"].value is True
+    assert found["experimentation.sticky"].evidence[0].path == "app.py"

@@ -530,3 +530,16 @@ def test_arm_template_budget(snapshot: MakeSnapshot) -> None:
     assert fact.value is True
     assert fact.evidence[0].path == "infra/azuredeploy.json"
     assert "Microsoft.Consumption/budgets monthly" in fact.evidence[0].detail
+
+
+def test_functions_named_after_drift_or_kpis_in_non_ml_code_do_not_count(
+        snapshot: MakeSnapshot) -> None:
+    code = ("def drift(report):\n    return report['drift']\n\n\n"
+            "def kpi_feedback(rows):\n    return len(rows)\n\n\n"
+            "print(drift({'drift': 1}), kpi_feedback([]))\n")
+    found = {f.id: f for f in monitoring.collect(snapshot({"tool/summary.py": code}))}
+    assert found["monitoring.drift"].value is False
+    assert found["monitoring.kpi_feedback"].value is False
+    ml = "import pandas as pd\n" + code
+    found = {f.id: f for f in monitoring.collect(snapshot({"tool/summary.py": ml}))}
+    assert found["monitoring.drift"].value is True

@@ -296,11 +296,16 @@ def test_tracker_integration_logs_runs_and_models(snapshot: MakeSnapshot) -> Non
 
 
 def test_docstring_mentioning_commit_is_not_a_use(snapshot: MakeSnapshot) -> None:
-    doc = '"""Deploy the model; CI sets GITHUB_SHA before this runs."""\nimport os\n'
+    doc = '"""Deploy the model; CI sets GITHUB_SHA before this runs."""\nimport os\nimport mlflow\n'
     assert facts(snapshot, {"deploy.py": doc})["tracking.code_commit"].value is False
     used = doc + "TAG = os.environ['GITHUB_SHA']\n"
     fact = facts(snapshot, {"deploy.py": used})["tracking.code_commit"]
-    assert fact.value is True and fact.evidence[0].line == 3
+    assert fact.value is True and fact.evidence[0].line == 4
+
+
+def test_a_tool_reading_git_for_itself_is_not_model_traceability(snapshot: MakeSnapshot) -> None:
+    tool = "import subprocess\nHEAD = subprocess.run(['git', 'rev-parse', 'HEAD'])\n"
+    assert facts(snapshot, {"release.py": tool})["tracking.code_commit"].value is False
 
 
 def test_scheduled_job_with_constraints_file_is_not_training(snapshot: MakeSnapshot) -> None:
