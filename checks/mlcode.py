@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ FACTS = {
     "mlcode.data_prep": "Code that gathers, analyses, cleans or transforms data is tracked "
                         "(Python modules or notebooks).",
     "mlcode.training": "Model training code is tracked (fit/train calls, training loops, "
-                       "hyperparameter search), in Python modules or notebooks.",
+                       "hyperparameter search, managed training jobs and pipeline training "
+                       "steps), in Python modules or notebooks.",
     "mlcode.steps": "ML steps that have code in the repository: data, training, serving.",
     "mlcode.notebooks_only": "The ML code lives only in notebooks.",
 }
@@ -30,7 +32,8 @@ STEP_WHAT = {
     "data": "code that reads, cleans or transforms data (pandas/polars/Spark reads, dropna, "
             "fillna, merge, sklearn preprocessing, data validation, SQL)",
     "training": "model training (estimator .fit, xgboost/lightgbm train, Trainer.train, "
-                "loss.backward in a training loop, hyperparameter search)",
+                "loss.backward in a training loop, hyperparameter search, training jobs and "
+                "pipeline training steps: SageMaker, TFX, Vertex AI, Azure ML)",
     "serving": "serving code (prediction routes, BentoML/Ray Serve/KServe/TorchServe, "
                "inference handlers, batch scoring)",
 }
@@ -680,12 +683,44 @@ def _fit_reason(unit: Unit, call: ast.Call, autolog: bool) -> str | None:
     return None
 
 
+@functools.cache
+def _jobs() -> tuple[tuple[re.Pattern[str], str, frozenset[str]], ...]:
+    """(name wildcard, what, keywords of which the call must pass one) of the catalogue's
+    training jobs and pipeline steps (``training.jobs``)."""
+    part = common.catalogue("mlcode").get("training")
+    entries = part.get("jobs") if isinstance(part, dict) else None
+    return tuple((wildcard([str(e.get("name"))]), str(e.get("what") or "training job"),
+                  frozenset(str(k) for k in e.get("keywords") or []))
+                 for e in entries or [] if isinstance(e, dict) and e.get("name"))
+
+
+def _job_reason(unit: Unit, call: ast.Call, name: str | None) -> str | None:
+    """Why a call defines a managed training job: a pipeline training step (SageMaker
+    Pipelines, Step Functions), a TFX Trainer with its training module, a Vertex AI or Azure ML
+    training job, or an SDK client's ``create_training_job``. These train a model without any
+    ``.fit(`` in this code; the step's definition is the training code."""
+    if name:
+        passed = {k.arg for k in call.keywords if k.arg}
+        for pattern, what, keywords in _jobs():
+            if pattern.match(name) and (not keywords or passed & keywords):
+                return f"training job: {what}"
+    if isinstance(call.func, ast.Attribute) \
+            and call.func.attr in groups("mlcode", "training", "job_methods").get("methods", []) \
+            and unit.imports(groups("mlcode", "training", "job_methods").get("imports", [])):
+        return f"starts a training job ({call.func.attr})"
+    return None
+
+
 def _training_reason(unit: Unit, call: ast.Call, autolog: bool) -> str | None:
-    """Why a call trains a model: a training function (xgboost.train, optuna), ``.fit(`` on a
-    model, ``.train()`` on a trainer, or a gradient update in a deep-learning file."""
+    """Why a call trains a model: a training function (xgboost.train, optuna), a managed
+    training job or pipeline training step, ``.fit(`` on a model, ``.train()`` on a trainer, or
+    a gradient update in a deep-learning file."""
     name = unit.resolve(call.func)
     if matches(name, "training", "calls"):
         return f"calls {name}"
+    job = _job_reason(unit, call, name)
+    if job:
+        return job
     if not isinstance(call.func, ast.Attribute):
         return None
     method = call.func.attr
@@ -847,6 +882,80 @@ def classify(unit: Unit, routes: list[Route]) -> dict[str, list[Evidence]]:
     return hits
 
 
+@functools.cache
+def _script_runners() -> tuple[tuple[re.Pattern[str], tuple[str, ...], int | None, str], ...]:
+    """(name wildcard, script keywords, script position, what) of the catalogue's calls that
+    run a script as a pipeline step or job (``training.script_runners``)."""
+    part = common.catalogue("mlcode").get("training")
+    entries = part.get("script_runners") if isinstance(part, dict) else None
+    out = []
+    for e in entries or []:
+        if isinstance(e, dict) and e.get("name"):
+            position = e.get("position")
+            out.append((wildcard([str(e["name"])]),
+                        tuple(str(k) for k in e.get("arguments") or []),
+                        position if isinstance(position, int) else None,
+                        str(e.get("what") or "job")))
+    return tuple(out)
+
+
+_SCRIPT_NAME = re.compile(r"[\w./-]+\.(?:py|ipynb|[rR])\b")
+
+
+def _runner_scripts(call: ast.Call, keywords: tuple[str, ...], position: int | None) -> list[str]:
+    """Script file names in the string literal a runner is given as its script (a keyword or
+    the POSITION-th argument); a command line (``python train.py --epochs 3``) may name one."""
+    values: list[ast.AST] = [k.value for k in call.keywords if k.arg in keywords]
+    if position is not None and len(call.args) > position:
+        values.append(call.args[position])
+    return [m.group(0) for v in values
+            if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            for m in _SCRIPT_NAME.finditer(v.value)]
+
+
+def _tracked_script(snap: Snapshot, script: str, units: dict[str, Unit]) -> str | None:
+    """The tracked file SCRIPT names (relative to a source folder, so any path ending with it),
+    when that file holds code: a project module with at least one live call, or another
+    non-empty file (an R script)."""
+    rel = posixpath.normpath(script).lstrip("./")
+    for path in snap.files:
+        if path != rel and not path.endswith("/" + rel):
+            continue
+        unit = units.get(path)
+        if unit is not None and any(isinstance(n, ast.Call) for t in unit.trees for n in t.nodes):
+            return path
+        if unit is None and not path.endswith((".py", ".ipynb")) and snap.size(path) > 0:
+            return path
+    return None
+
+
+def _script_training(snap: Snapshot, units: list[Unit]) -> dict[str, list[Evidence]]:
+    """Files that run a training script as a pipeline step or job (an Azure ML
+    ``PythonScriptStep(script_name="train.py")``, ``ScriptRunConfig``, a ``command()`` job):
+    the step is training code when the script is tracked here, holds code, and its name says
+    it trains. A script that is missing from the repository proves nothing."""
+    runners = _script_runners()
+    words = names("mlcode", "training", "script_words")
+    by_path = {u.path: u for u in units}
+    found: dict[str, list[Evidence]] = {}
+    for unit in units:
+        for tree, call in unit.calls():
+            name = unit.resolve(call.func)
+            for pattern, keywords, position, what in runners:
+                if not name or not pattern.match(name):
+                    continue
+                for script in _runner_scripts(call, keywords, position):
+                    stem = posixpath.splitext(posixpath.basename(script))[0]
+                    path = _tracked_script(snap, script, by_path) \
+                        if mentions(tokens(stem), words) else None
+                    if path is not None:
+                        found.setdefault(unit.path, []).append(unit.at(
+                            tree, call, f"{code(call)}: {what} runs training script {script} "
+                                        f"({path})"))
+                        break
+    return found
+
+
 @dataclass
 class Analysis:
     """Per step, the files that do it and the evidence that decided each."""
@@ -880,6 +989,8 @@ def analyse(snap: Snapshot) -> Analysis:
             for step, items in found.items():
                 if items:
                     hits[step][unit.path] = items
+        for path, items in _script_training(snap, src.units).items():
+            hits["training"].setdefault(path, []).extend(items)
         return Analysis(hits, batch, src)
 
     result: Analysis = snap.memo("mlcode.analysis", compute)

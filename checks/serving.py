@@ -63,8 +63,10 @@ def _project(snap: Snapshot, *patterns: str, tests: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class Finding:
-    """One piece of serving evidence: what kind (realtime, batch, auth), and for managed cloud
-    endpoints the service whose invocations need signed credentials."""
+    """One piece of serving evidence: what kind (realtime, batch; auth for authentication that
+    covers the whole API; guarded / open for one entry point that does / does not authenticate
+    callers), and for managed cloud endpoints the service whose invocations need signed
+    credentials."""
 
     kind: str
     evidence: Evidence
@@ -79,6 +81,8 @@ def _python_findings(snap: Snapshot) -> list[Finding]:
     that create online or batch endpoints (SageMaker, Azure ML, Vertex AI, Databricks)."""
     found: list[Finding] = []
     for unit in mlcode.sources(snap).units:
+        found.extend(_rest_findings(unit))
+        found.extend(_webservice_auth(unit))
         for tree in unit.trees:
             for node in tree.nodes:
                 if isinstance(node, ast.Call):
@@ -143,6 +147,94 @@ def _call_findings(unit: mlcode.Unit, tree: mlcode.Tree, call: ast.Call) -> Iter
         yield Finding("realtime", unit.at(tree, call, f"{mlcode.code(call)}: model server"))
 
 
+def _literal(node: ast.AST) -> str | None:
+    """The text of a string literal; an f-string with its placeholders read as ``{}``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                       else "{}" for v in node.values)
+    return None
+
+
+@functools.cache
+def _rest_table() -> tuple[tuple[re.Pattern[str], str, str | None], ...]:
+    """(path pattern, what, managed service) of the catalogue's endpoint-creating REST paths."""
+    return tuple((re.compile(str(e.get("path"))), str(e.get("what")),
+                  str(e["managed"]) if e.get("managed") else None)
+                 for e in _list("python", "rest_endpoints") if isinstance(e, dict))
+
+
+def _rest_path(node: ast.AST | None) -> tuple[str, str | None] | None:
+    """(what, managed) when NODE is a string literal holding an endpoint-creating REST path."""
+    text = _literal(node) if node is not None else None
+    if text is None:
+        return None
+    for pattern, what, managed in _rest_table():
+        if pattern.search(text):
+            return what, managed
+    return None
+
+
+def _sends(call: ast.Call) -> bool:
+    """A call that sends a request with a body: ``requests.post``/``put``, a helper named like
+    ``databricks_post_api``, or ``.request("POST", ...)``."""
+    name = mlcode.last_name(call.func)
+    if re.search(str(_cat("python", "rest_senders")), name):
+        return True
+    method = _literal(call.args[0]) if name == "request" and call.args else None
+    return (method or "").upper() in ("POST", "PUT", "PATCH")
+
+
+def _rest_findings(unit: mlcode.Unit) -> list[Finding]:
+    """Online endpoints created through a REST API (Databricks ``serving-endpoints``): a
+    sending call (POST/PUT) given the endpoint-creating path, as a literal or through a variable
+    assigned that literal in the same source. A GET of the path, or a call to an endpoint's
+    invocations, only uses an endpoint and does not count."""
+    if not _rest_table():
+        return []
+    bound: dict[str, tuple[str, str | None]] = {}
+    for tree in unit.trees:
+        for node in tree.nodes:
+            if isinstance(node, ast.Assign) and (hit := _rest_path(node.value)):
+                bound.update({t.id: hit for t in node.targets if isinstance(t, ast.Name)})
+    found: list[Finding] = []
+    for tree, call in unit.calls():
+        if not _sends(call):
+            continue
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            hit = _rest_path(arg) or (bound.get(arg.id) if isinstance(arg, ast.Name) else None)
+            if hit:
+                found.append(Finding("realtime", unit.at(
+                    tree, call, f"{mlcode.code(call)}: {hit[0]}"), hit[1]))
+                break
+    return found
+
+
+def _webservice_auth(unit: mlcode.Unit) -> list[Finding]:
+    """Azure ML (v1) web services configured in Python: ``AciWebservice.deploy_configuration``
+    (authentication off unless ``auth_enabled=True``) and ``AksWebservice`` (on unless turned
+    off): a guarded or an open entry point."""
+    settings = set(_list("open_access", "azureml_auth_settings"))
+    defaults = _cat("open_access", "azureml_default_auth") or {}
+    found: list[Finding] = []
+    for tree, call in unit.calls():
+        name = unit.resolve(call.func) or ""
+        kind = next((k for k in ("aci", "aks")
+                     if name.lower().endswith(f"{k}webservice.deploy_configuration")), None)
+        if kind is None:
+            continue
+        values = [k.value for k in call.keywords if k.arg in settings]
+        consts = [v.value for v in values if isinstance(v, ast.Constant)]
+        if values and len(consts) < len(values):
+            continue  # set from a variable: cannot tell
+        enabled = any(c is True for c in consts) if consts else bool(defaults.get(kind))
+        detail = (f"{mlcode.code(call)}: {kind.upper()} web service with authentication "
+                  f"{'on' if enabled else 'off'}{'' if consts else ' (the default)'}")
+        found.append(Finding("guarded" if enabled else "open", unit.at(tree, call, detail)))
+    return found
+
+
 # -- text: infrastructure, manifests, scripts -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -152,6 +244,7 @@ class _Signal:
     managed: str | None
     regex: re.Pattern[str]
     files: tuple[str, ...]
+    requires: re.Pattern[str] | None = None
 
 
 @functools.cache
@@ -160,20 +253,27 @@ def _signals() -> tuple[_Signal, ...]:
     return tuple(_Signal(str(s.get("what")), str(s.get("kind")),
                          str(s["managed"]) if s.get("managed") else None,
                          re.compile(str(s.get("regex"))),
-                         tuple(str(f) for f in s.get("files") or []))
+                         tuple(str(f) for f in s.get("files") or []),
+                         re.compile(str(s["requires"])) if s.get("requires") else None)
                  for s in _list("text_signals") if isinstance(s, dict))
 
 
 def _text_findings(snap: Snapshot) -> list[Finding]:
     """Line patterns of the catalogue (``text_signals``) in infrastructure code, manifests,
-    Azure ML YAML, Databricks bundles and scripts; commented-out lines never count. Each file
-    is read once, whatever the number of patterns that apply to it."""
+    Azure ML YAML, Databricks bundles and scripts; commented-out lines never count. A pattern
+    with ``requires`` counts only in a file that also matches that (CDK code importing the
+    SageMaker library). Each file is read once, whatever the number of patterns that apply."""
     signals = _signals()
     found: list[Finding] = []
     counts: dict[str, int] = {}
     files = {signal.what: set(_project(snap, *signal.files)) for signal in signals}
     for path in sorted(set().union(*files.values())):
         applicable = [s for s in signals if path in files[s.what]]
+        if any(s.requires is not None for s in applicable):
+            text = snap.text(path)
+            content = text.value if text.ok else ""
+            applicable = [s for s in applicable
+                          if s.requires is None or s.requires.search(content)]
         style = "//" if path.endswith((".tf", ".tf.json", ".bicep")) else "#"
         for number, line in enumerate(snap.lines(path), start=1):
             if common.is_comment(line) or common.is_comment(line, style):
@@ -275,13 +375,246 @@ def _task_targets(job: dict[str, Any], keys: list[str]) -> Iterator[tuple[str, s
                 yield "entry_point", part["entry_point"]
 
 
+# -- who may call the entry points: API gateways, web service configurations ------------------
+
+def _open_access(snap: Snapshot) -> list[Finding]:
+    """Entry points in front of a model, each guarded or open: API Gateway methods and SAM API
+    events in CloudFormation templates, Terraform function URLs and gateway methods, CDK
+    ``addMethod`` calls, Azure ML (v1) web service deployment configurations. When the
+    project's web app runs on Lambda (wrapped by an adapter such as Mangum), a guarded gateway
+    is the only way in, so it authenticates every route of the app."""
+    wrapped = _lambda_wrapped_app(snap)
+    edge = _template_access(snap, wrapped is not None) \
+        + _terraform_access(snap, wrapped is not None) + _cdk_open_methods(snap)
+    if wrapped is not None:
+        edge = [Finding("auth", common.at(f.evidence.path or "", f.evidence.line,
+                                          f"{f.evidence.detail}, in front of the web app "
+                                          f"wrapped for Lambda ({wrapped})"))
+                if f.kind == "guarded" else f for f in edge]
+    return edge + _azureml_configs(snap)
+
+
+def _lambda_wrapped_app(snap: Snapshot) -> str | None:
+    """Where the project wraps its web app for Lambda (``handler = Mangum(app)``), if it does."""
+    adapters = mlcode.wildcard([str(a) for a in _list("open_access", "lambda_adapters")])
+    for unit in mlcode.sources(snap).units:
+        for tree, call in unit.calls():
+            if adapters.match(unit.resolve(call.func) or ""):
+                line = getattr(call, "lineno", None)
+                return f"{unit.path}:{line}" if tree.cell is None and line else unit.path
+    return None
+
+
+def _line_of(lines: list[str], key: str, start: int = 0) -> int | None:
+    """The 1-based line of the first ``key:`` (YAML) or ``"key":`` (JSON) at or after START."""
+    pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*:""")
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _template(snap: Snapshot, path: str) -> dict[str, Any] | None:
+    """A CloudFormation/SAM template's top-level mapping (intrinsic tags such as ``!Ref`` are
+    read as plain values), or None when the file is not one or does not parse."""
+    parsed = snap.json(path) if path.endswith(".json") else snap.yaml(path)
+    doc = parsed.value if parsed.ok else None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("Resources"), dict) else None
+
+
+def _sam_default_auth(doc: dict[str, Any]) -> bool:
+    """Whether a SAM template gives its APIs a default authorizer or API key (in Globals or
+    on an ``AWS::Serverless::Api``/``HttpApi``)."""
+    places: list[Any] = []
+    globals_ = doc.get("Globals")
+    if isinstance(globals_, dict):
+        places += [globals_.get("Api"), globals_.get("HttpApi")]
+    places += [r.get("Properties") for r in doc["Resources"].values() if isinstance(r, dict)
+               and str(r.get("Type")) in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")]
+    for props in places:
+        auth = props.get("Auth") if isinstance(props, dict) else None
+        if isinstance(auth, dict) and (auth.get("DefaultAuthorizer") or auth.get("ApiKeyRequired")):
+            return True
+    return False
+
+
+def _resource_access(name: str, resource: dict[str, Any],
+                     sam_default: bool) -> list[tuple[bool, str, str | None]]:
+    """(open, what, event name) for each way a template resource lets callers in: an API
+    Gateway method or HTTP API route without an authorizer or API key, a SAM function's API
+    event without ``Auth``. CORS preflight (OPTIONS) methods are left out."""
+    kind = str(resource.get("Type"))
+    props = resource.get("Properties")
+    props = props if isinstance(props, dict) else {}
+    out: list[tuple[bool, str, str | None]] = []
+    if kind in ("AWS::ApiGateway::Method", "AWS::ApiGatewayV2::Route"):
+        verb = str(props.get("HttpMethod") or props.get("RouteKey") or "?")
+        if verb.upper().startswith("OPTIONS"):
+            return []
+        auth = str(props.get("AuthorizationType") or "NONE")
+        keyed = props.get("ApiKeyRequired") is True or str(props.get("ApiKeyRequired")) == "true"
+        opened = auth.upper() == "NONE" and not keyed
+        out.append((opened, f"{kind} {name} ({verb}): AuthorizationType {auth}"
+                    f"{', API key required' if keyed else ''}", None))
+    elif kind == "AWS::Serverless::Function":
+        events = props.get("Events")
+        for event, spec in (events.items() if isinstance(events, dict) else []):
+            if not isinstance(spec, dict) or str(spec.get("Type")) not in ("Api", "HttpApi"):
+                continue
+            eprops = spec.get("Properties")
+            eprops = eprops if isinstance(eprops, dict) else {}
+            route = f"{str(eprops.get('Method', '?')).upper()} {eprops.get('Path', '?')}"
+            given = eprops.get("Auth")
+            settings: dict[str, Any] = given if isinstance(given, dict) else {}
+            authorizer = settings.get("Authorizer")
+            keyed = bool(settings.get("ApiKeyRequired"))
+            if authorizer is not None:
+                opened = str(authorizer).upper() == "NONE" and not keyed
+                what = f"Authorizer {authorizer}"
+            else:
+                opened = not sam_default and not keyed
+                what = "no authorizer" + (" (the API's default applies)" if sam_default else "")
+            out.append((opened, f"SAM function {name}: API event {event} ({route}) with "
+                                f"{what}", str(event)))
+    return out
+
+
+def _template_access(snap: Snapshot, fronts_app: bool) -> list[Finding]:
+    """API Gateway methods, HTTP API routes and SAM API events of CloudFormation/SAM templates
+    that also refer to a model endpoint (or front the project's web app on Lambda: FRONTS_APP):
+    open (no authorizer, no API key: anyone may call) or guarded."""
+    hint = re.compile(str(_cat("open_access", "template_hint")))
+    context = re.compile(str(_cat("open_access", "endpoint_context")))
+    found: list[Finding] = []
+    for path in _project(snap, *[str(p) for p in _list("open_access", "template_files")]):
+        text = snap.text(path)
+        if not text.ok or not hint.search(text.value) \
+                or not (fronts_app or context.search(text.value)):
+            continue
+        doc = _template(snap, path)
+        if doc is None:
+            continue
+        lines = snap.lines(path)
+        sam_default = _sam_default_auth(doc)
+        for name, resource in doc["Resources"].items():
+            if not isinstance(resource, dict):
+                continue
+            for opened, what, event in _resource_access(str(name), resource, sam_default):
+                line = _line_of(lines, str(name))
+                if event is not None and line is not None:
+                    line = _line_of(lines, event, line) or line
+                detail = f"{what}: {'anyone may call it' if opened else 'callers authenticate'}"
+                found.append(Finding("open" if opened else "guarded",
+                                     common.at(path, line, detail)))
+    return found
+
+
+_TERRAFORM_ACCESS = {
+    # resource type: (setting that names the authorization, its default, method setting)
+    "aws_lambda_function_url": ("authorization_type", "NONE", None),
+    "aws_api_gateway_method": ("authorization", "NONE", "http_method"),
+    "aws_apigatewayv2_route": ("authorization_type", "NONE", "route_key"),
+}
+
+
+def _terraform_access(snap: Snapshot, fronts_app: bool) -> list[Finding]:
+    """Lambda function URLs, API Gateway methods and HTTP API routes in Terraform files that
+    refer to a model endpoint (or front the project's web app on Lambda: FRONTS_APP):
+    ``authorization = "NONE"`` without an API key is open, anything else (AWS_IAM, an
+    authorizer) guarded. CORS preflight (OPTIONS) methods are left out."""
+    hint = re.compile(str(_cat("open_access", "terraform_hint")))
+    context = re.compile(str(_cat("open_access", "endpoint_context")))
+    found: list[Finding] = []
+    for path in _project(snap, *[str(p) for p in _list("open_access", "terraform_files")]):
+        text = snap.text(path)
+        if not text.ok or not hint.search(text.value) \
+                or not (fronts_app or context.search(text.value)):
+            continue
+        parsed = snap.hcl(path)
+        blocks = parsed.value.get("resource") if parsed.ok and isinstance(parsed.value, dict) \
+            else None
+        for block in blocks if isinstance(blocks, list) else []:
+            for kind, named in (block.items() if isinstance(block, dict) else []):
+                if kind not in _TERRAFORM_ACCESS or not isinstance(named, dict):
+                    continue
+                key, default, verb_key = _TERRAFORM_ACCESS[kind]
+                for name, body in named.items():
+                    if not isinstance(body, dict):
+                        continue
+                    verb = str(body.get(verb_key, "")) if verb_key else ""
+                    if verb.upper().startswith("OPTIONS"):
+                        continue
+                    auth = str(body.get(key, default))
+                    keyed = str(body.get("api_key_required", "")).lower() == "true"
+                    opened = auth.upper() == "NONE" and not keyed
+                    detail = (f"{kind}.{name}{f' ({verb})' if verb else ''}: {key} {auth}"
+                              f"{', API key required' if keyed else ''}: "
+                              f"{'anyone may call it' if opened else 'callers authenticate'}")
+                    line = body.get("__start_line__")
+                    found.append(Finding("open" if opened else "guarded", common.at(
+                        path, line if isinstance(line, int) else None, detail)))
+    return found
+
+
+def _cdk_open_methods(snap: Snapshot) -> list[Finding]:
+    """CDK code that adds an API Gateway method with no method options
+    (``resource.addMethod("POST", integration)``: no authorizer, no API key) in a file that
+    refers to a model endpoint. A file that mentions an authorizer or API key anywhere (say in
+    ``defaultMethodOptions``) is left undecided."""
+    method = re.compile(str(_cat("open_access", "cdk_open_method")))
+    words = re.compile(str(_cat("open_access", "cdk_auth_words")))
+    context = re.compile(str(_cat("open_access", "endpoint_context")))
+    found: list[Finding] = []
+    for path in _project(snap, *[str(p) for p in _list("open_access", "cdk_files")]):
+        text = snap.text(path)
+        if not text.ok or "ethod(" not in text.value or words.search(text.value) \
+                or not context.search(text.value):
+            continue
+        style = "#" if path.endswith(".py") else "//"
+        for hit in common.grep(snap, [path], method, comment=style, limit=10):
+            found.append(Finding("open", common.at(
+                path, hit.line, f"API Gateway method without authorizer or API key "
+                                f"({hit.detail.rstrip(';').strip()}): anyone may call it")))
+    return found
+
+
+def _azureml_configs(snap: Snapshot) -> list[Finding]:
+    """Azure ML (v1) web service deployment configurations (``computeType: ACI`` or ``AKS``,
+    used with ``az ml model deploy --dc``): authentication on or off, from ``authEnabled`` /
+    ``tokenAuthEnabled`` or the compute type's default (ACI off, AKS on)."""
+    settings = [str(k) for k in _list("open_access", "azureml_auth_settings")]
+    defaults = _cat("open_access", "azureml_default_auth") or {}
+    found: list[Finding] = []
+    for path in _project(snap, *[str(p) for p in _list("open_access", "azureml_files")]):
+        text = snap.text(path)
+        if not text.ok or "computeType" not in text.value:
+            continue
+        parsed = snap.json(path) if path.endswith(".json") else snap.yaml(path)
+        doc = parsed.value if parsed.ok else None
+        kind = str(doc.get("computeType", "")).lower() if isinstance(doc, dict) else ""
+        if not isinstance(doc, dict) or kind not in defaults:
+            continue
+        given = [(k, doc[k]) for k in settings if k in doc]
+        if any(not isinstance(v, bool) for _, v in given):
+            continue  # templated: cannot tell
+        enabled = any(v for _, v in given) if given else bool(defaults[kind])
+        key = given[0][0] if given else "computeType"
+        line = _line_of(snap.lines(path), key)
+        detail = (f"Azure ML {kind.upper()} web service configuration: authentication "
+                  f"{'on' if enabled else 'off'}"
+                  f"{f' ({key}: {given[0][1]})' if given else ' (no authEnabled: the default)'}")
+        found.append(Finding("guarded" if enabled else "open", common.at(path, line, detail)))
+    return found
+
+
 # -- facts: real-time and batch ----------------------------------------------------------------
 
 def findings(snap: Snapshot) -> list[Finding]:
     """Every serving finding from code, configuration and scripts, computed once."""
 
     def compute() -> list[Finding]:
-        return _python_findings(snap) + _text_findings(snap) + _bundle_jobs(snap)
+        return (_python_findings(snap) + _text_findings(snap) + _bundle_jobs(snap)
+                + _open_access(snap))
 
     result: list[Finding] = snap.memo("serving.findings", compute)
     return result
@@ -292,12 +625,18 @@ def _live_routes(snap: Snapshot) -> list[mlcode.Route]:
     return [r for r in mlcode.web(snap).routes if not r.stub]
 
 
+def _realtime_items(snap: Snapshot) -> list[Evidence]:
+    """The real-time serving found: live web routes, model servers, online endpoints. The one
+    decision behind serving.realtime_api and serving.auth's "no real-time API"."""
+    items = [r.at(f"{r.framework} route {r.label}") for r in _live_routes(snap)]
+    return items + [f.evidence for f in findings(snap) if f.kind == "realtime"]
+
+
 def _realtime_fact(snap: Snapshot) -> Fact:
     """True with web routes, model servers and online endpoints; False lists what was searched,
     web apps without any route and route stubs (declared, but with an empty body)."""
     web = mlcode.web(snap)
-    items = [r.at(f"{r.framework} route {r.label}") for r in _live_routes(snap)]
-    items += [f.evidence for f in findings(snap) if f.kind == "realtime"]
+    items = _realtime_items(snap)
     if items:
         return common.value("serving.realtime_api", True, items)
     counter = [r.at(f"not counted: route {r.label} is a stub (empty body)")
@@ -690,14 +1029,19 @@ def _app_dependencies(unit: mlcode.Unit, tree: mlcode.Tree, call: ast.Call,
 
 
 def _auth_fact(snap: Snapshot) -> Fact:
-    """True with app-wide authentication (app/router dependencies, middleware, before_request
-    checks, DRF permissions), endpoint auth modes, managed endpoints defined here (SageMaker,
-    Vertex AI, Databricks: invocations need signed credentials), or when every API route
-    authenticates. False lists the routes left open, or says there is no API."""
-    routes = _api_routes(snap) or _live_routes(snap)
-    if not routes and not any(f.kind == "realtime" for f in findings(snap)):
+    """True when the real-time serving authenticates its callers and nothing is left open:
+    app-wide authentication (app/router dependencies, middleware, before_request checks, DRF
+    permissions, endpoint auth modes, mesh policies), managed endpoints defined here (SageMaker,
+    Vertex AI, Databricks: invocations need signed credentials), guarded gateway methods or
+    web service configurations, or every API route authenticating. False, with the evidence,
+    when an entry point is open (a route without authentication, an API Gateway method without
+    authorizer, an ACI web service without auth) or no authentication is found at all. Without
+    real-time serving (the same decision as serving.realtime_api) it says so."""
+    realtime = _realtime_items(snap)
+    if not realtime:
         return Fact("serving.auth", False, (common.searched(
             "authentication on an API", "the project (no real-time API found)"),))
+    routes = _api_routes(snap) or _live_routes(snap)
     units = mlcode.sources(snap).units
     auth = _auth_names(units)
     by_name: dict[str, list[mlcode.Function]] = {}
@@ -706,30 +1050,40 @@ def _auth_fact(snap: Snapshot) -> Fact:
             for node in tree.nodes:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     by_name.setdefault(node.name, []).append(node)
-    app_wide = _app_auth(units, auth)
+    app_wide = _app_auth(units, auth)  # covers the web app's routes
+    guarded: list[Evidence] = []
+    open_points: list[Evidence] = []
     for finding in findings(snap):
         if finding.kind == "auth":
             app_wide.append(finding.evidence)
+        elif finding.kind == "guarded":
+            guarded.append(finding.evidence)
+        elif finding.kind == "open":
+            open_points.append(finding.evidence)
         elif finding.kind == "realtime" and finding.managed:
             ev = finding.evidence
             detail = (f"{finding.managed} endpoint defined here: invocations need signed cloud "
                       f"credentials ({ev.detail})")
-            app_wide.append(common.at(ev.path or "", ev.line, detail))
-    guarded: list[Evidence] = []
+            guarded.append(common.at(ev.path or "", ev.line, detail))
     open_routes: list[Evidence] = []
     for route in routes:
         found = _route_auth(route, auth, by_name)
         if found is not None:
             guarded.append(found)
-        else:
+        elif not app_wide:
             open_routes.append(route.at(f"route {route.label} has no authentication"))
-    if app_wide or (guarded and not open_routes):
-        return common.value("serving.auth", True, app_wide + guarded + open_routes[:5])
-    where = f"{len(routes)} API route(s) and the serving configuration" if routes else \
-        "the project (no real-time API found)"
+    opened = open_points + open_routes
+    if (app_wide or guarded) and not opened:
+        return common.value("serving.auth", True, app_wide + guarded)
+    if routes:
+        where = f"{len(routes)} API route(s) and the serving configuration"
+    else:
+        where = "the real-time serving found (" + "; ".join(
+            f"{e.path}:{e.line}" if e.line else str(e.path) for e in realtime[:3]) + ")"
     return Fact("serving.auth", False, tuple([common.searched(
-        "authentication on every API route or app-wide (security dependencies, API-key/JWT/"
-        "OAuth checks, login decorators, endpoint auth_mode)", where), *open_routes, *guarded,
+        "authentication on every entry point of the real-time serving (security dependencies, "
+        "API-key/JWT/OAuth checks, login decorators, endpoint auth_mode, gateway authorizers, "
+        "web service auth)", where), *opened, *app_wide, *guarded,
         *auth.schemes.values()][:20]))
 
 

@@ -293,3 +293,164 @@ def test_unparseable_file_is_reported_beside_a_false(snapshot: MakeSnapshot) -> 
     fact = got["mlcode.training"]
     assert fact.value is False
     assert any(e.path == "nb.ipynb" and "unparseable" in e.detail for e in fact.evidence)
+
+
+# -- training defined without `.fit(`: managed jobs and pipeline steps -------------------------
+
+def test_sagemaker_pipeline_training_step_is_training(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "pipeline/pipeline.py": """\
+            from sagemaker.estimator import Estimator
+            from sagemaker.workflow.steps import TrainingStep
+
+            def get_pipeline(image, role):
+                xgb = Estimator(image_uri=image, role=role, instance_count=1)
+                xgb.set_hyperparameters(num_round=50)
+                return TrainingStep(name="Train", estimator=xgb, inputs={})
+            """,
+        "pipeline/unused.py": """\
+            from sagemaker.estimator import Estimator
+
+            def make(image, role):
+                return Estimator(image_uri=image, role=role, instance_count=1)
+            """,
+    })
+    fact = facts(snap)["mlcode.training"]
+    assert fact.value is True
+    assert [(e.path, e.line) for e in fact.evidence] == [("pipeline/pipeline.py", 7)]
+    assert "SageMaker Pipelines training step" in fact.evidence[0].detail
+    assert mlcode.step_files(snap)["training"] == ["pipeline/pipeline.py"]
+
+
+def test_estimator_alone_is_not_training(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"make.py": """\
+        import sagemaker
+
+        est = sagemaker.estimator.Estimator("image", "role", instance_count=1)
+        """})
+    assert facts(snap)["mlcode.training"].value is False
+
+
+def test_sagemaker_estimator_fit_and_step_functions_step(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "fit.py": """\
+            import sagemaker
+
+            job = sagemaker.estimator.Estimator("image", "role", instance_count=1)
+            job.fit(inputs={"train": "s3://bucket/train"})
+            """,
+        "workflow.py": """\
+            from stepfunctions import steps
+
+            def training(estimator, data):
+                return steps.TrainingStep("Train", estimator=estimator, data=data)
+            """,
+    })
+    got = {e.path: e for e in facts(snap)["mlcode.training"].evidence}
+    assert (got["fit.py"].line, "fits sagemaker.estimator.Estimator" in got["fit.py"].detail) \
+        == (4, True)
+    assert got["workflow.py"].line == 4
+    assert "Step Functions SageMaker training step" in got["workflow.py"].detail
+
+
+def test_tfx_trainer_needs_its_training_module(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "pipelines/train_pipeline.py": """\
+            from tfx.v1.components import Trainer
+
+            def create(examples):
+                return Trainer(module_file="src/model/runner.py", examples=examples)
+            """,
+        "pipelines/hf.py": """\
+            from transformers import Trainer
+
+            trainer = Trainer(model=None, args=None)
+            """,
+        "pipelines/bare.py": """\
+            from tfx.v1.components import Trainer
+
+            component = Trainer(examples=None)
+            """,
+    })
+    got = facts(snap)["mlcode.training"]
+    assert [(e.path, e.line) for e in got.evidence] == [("pipelines/train_pipeline.py", 4)]
+    assert "TFX Trainer component" in got.evidence[0].detail
+
+
+def test_vertex_custom_training_job_is_training(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"launch.py": """\
+        from google.cloud import aiplatform
+
+        job = aiplatform.CustomTrainingJob(display_name="t", script_path="task.py",
+                                           container_uri="image")
+        """})
+    fact = facts(snap)["mlcode.training"]
+    assert (fact.value, fact.evidence[0].line) == (True, 3)
+    assert "Vertex AI custom training job" in fact.evidence[0].detail
+
+
+def test_create_training_job_counts_only_with_the_aws_sdk(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "launch.py": """\
+            import boto3
+
+            boto3.client("sagemaker").create_training_job(TrainingJobName="t")
+            """,
+        "other.py": """\
+            def go(client):
+                return client.create_training_job(name="t")
+            """,
+    })
+    fact = facts(snap)["mlcode.training"]
+    assert [(e.path, e.line) for e in fact.evidence] == [("launch.py", 3)]
+
+
+def test_azure_script_step_running_a_tracked_training_script(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "pipelines/build.py": """\
+            from azureml.pipeline.steps import PythonScriptStep
+            from azureml.core import ScriptRunConfig
+
+            train = PythonScriptStep(name="train", script_name="train_model.py")
+            missing = PythonScriptStep(name="t", script_name="train_elsewhere.py")
+            prep = ScriptRunConfig(source_directory="src", script="prep.py")
+            """,
+        "src/steps/train_model.py": "import sys\nprint(sys.argv)\n",
+        "src/prep.py": "import sys\nprint(sys.argv)\n",
+    })
+    fact = facts(snap)["mlcode.training"]
+    assert [(e.path, e.line) for e in fact.evidence] == [("pipelines/build.py", 4)]
+    assert "src/steps/train_model.py" in fact.evidence[0].detail
+
+
+def test_azure_command_job_with_an_empty_training_script_is_not_training(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "jobs.py": """\
+            from azure.ai.ml import command
+
+            job = command(code="./src", command="python train.py --epochs 3")
+            """,
+        "src/train.py": '"""Training goes here."""\n',
+    })
+    assert facts(snap)["mlcode.training"].value is False
+
+
+def test_lambda_handler_invoking_an_endpoint_is_serving(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({
+        "api/app.py": """\
+            import boto3
+
+            runtime = boto3.client("sagemaker-runtime")
+
+            def lambda_handler(event, context):
+                response = runtime.invoke_endpoint(EndpointName="m", Body=event["body"])
+                return {"statusCode": 200, "body": response["Body"].read()}
+            """,
+        "api/other.py": """\
+            def lambda_handler(event, context):
+                return {"statusCode": 200}
+            """,
+    })
+    assert mlcode.step_files(snap)["serving"] == ["api/app.py"]
+    assert facts(snap)["mlcode.steps"].value == ("serving",)

@@ -639,3 +639,270 @@ def test_malformed_inputs_do_not_raise(snapshot: MakeSnapshot) -> None:
     assert got["serving.api_documented"].value is False
     assert got["serving.load_tests"].value is False
     assert any(e.path == "broken.py" for e in got["serving.realtime_api"].evidence)
+
+
+# -- endpoints in CDK code and REST calls; who may call the entry points -------------------------
+
+CDK_ENDPOINT = """\
+    import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
+
+    export function endpoint(scope: any, config: any) {
+        return new sagemaker.CfnEndpoint(scope, 'Endpoint', {
+            endpointConfigName: config.attrEndpointConfigName,
+        });
+    }
+    """
+
+
+def test_sagemaker_endpoint_in_cdk_typescript_is_realtime(snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"deploy/lib/stack.ts": CDK_ENDPOINT}))
+    assert where(got["serving.realtime_api"]) == [("deploy/lib/stack.ts", 4)]
+    assert got["serving.auth"].value is True
+    assert "SageMaker endpoint defined here" in got["serving.auth"].evidence[0].detail
+
+
+def test_other_cfn_endpoints_and_docs_are_not_sagemaker_endpoints(
+        snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({
+        "infra/dms.ts": """\
+            import * as dms from 'aws-cdk-lib/aws-dms';
+
+            const source = new dms.CfnEndpoint(this, 'Source', {endpointType: 'source'});
+            """,
+        "infra/dms_stack.py": """\
+            from aws_cdk import aws_dms
+
+            aws_dms.CfnEndpoint(scope, "Source", endpoint_type="source")
+            """,
+        "README.md": "Deploy with `new sagemaker.CfnEndpoint(this, 'E', {...})`.\n",
+    }))
+    assert got["serving.realtime_api"].value is False
+
+
+DATABRICKS_API = """\
+    import requests
+
+    def post(path, body):
+        return requests.post(f"https://host/api/{path}", json=body)
+
+    def databricks_put_api(endpoint, json):
+        return requests.put(f"https://host/api/{endpoint}", json=json)
+
+    def serve(name, config):
+        path = "2.0/serving-endpoints"
+        post(path, {"name": name, "config": config})
+        databricks_put_api(endpoint=f"2.0/serving-endpoints/{name}/config", json=config)
+    """
+
+
+def test_databricks_serving_endpoint_created_through_rest_is_realtime(
+        snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"deploy/api.py": DATABRICKS_API}))
+    assert where(got["serving.realtime_api"]) == [("deploy/api.py", 11), ("deploy/api.py", 12)]
+    assert "Databricks model serving endpoint" in got["serving.realtime_api"].evidence[0].detail
+    assert got["serving.auth"].value is True
+
+
+def test_reading_or_invoking_a_databricks_endpoint_is_not_defining_one(
+        snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"client.py": """\
+        import requests
+
+        def status(name):
+            return requests.get(f"https://host/api/2.0/serving-endpoints/{name}")
+
+        def query(name, rows):
+            url = f"https://host/serving-endpoints/{name}/invocations"
+            return requests.post(url, json={"dataframe_records": rows})
+        """}))
+    assert got["serving.realtime_api"].value is False
+
+
+SAM_TEMPLATE = """\
+    Transform: AWS::Serverless-2016-10-31
+    Resources:
+      Endpoint:
+        Type: "AWS::SageMaker::Endpoint"
+        Properties:
+          EndpointConfigName: !GetAtt Config.EndpointConfigName
+      ApiFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          Handler: app.lambda_handler
+          Environment:
+            Variables:
+              ENDPOINT_NAME: !GetAtt Endpoint.EndpointName
+          Events:
+            Invoke:
+              Type: Api
+              Properties:
+                Path: /api
+                Method: post
+    """
+
+
+def test_sam_api_event_without_authorizer_leaves_the_endpoint_open(
+        snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({"assets/deploy.yml": SAM_TEMPLATE}))
+    assert got["serving.realtime_api"].value is True
+    auth = got["serving.auth"]
+    assert auth.value is False
+    assert "no real-time API" not in auth.evidence[0].detail
+    assert ("assets/deploy.yml", 15) in where(auth)
+    assert any("POST /api" in e.detail and "anyone may call" in e.detail
+               for e in auth.evidence)
+
+
+def test_sam_api_event_with_an_authorizer_is_guarded(snapshot: MakeSnapshot) -> None:
+    auth_lines = "                Auth:\n                  Authorizer: CognitoAuth\n"
+    guarded = SAM_TEMPLATE.rstrip(" ") + auth_lines
+    auth = facts(snapshot({"assets/deploy.yml": guarded}))["serving.auth"]
+    assert auth.value is True
+    assert any("Authorizer CognitoAuth" in e.detail for e in auth.evidence)
+
+
+def test_api_gateway_method_authorization_type(snapshot: MakeSnapshot) -> None:
+    template = """\
+        Resources:
+          Endpoint:
+            Type: AWS::SageMaker::Endpoint
+            Properties:
+              EndpointConfigName: cfg
+          PredictMethod:
+            Type: AWS::ApiGateway::Method
+            Properties:
+              HttpMethod: POST
+              AuthorizationType: {auth}
+          Preflight:
+            Type: AWS::ApiGateway::Method
+            Properties:
+              HttpMethod: OPTIONS
+              AuthorizationType: NONE
+        """
+    open_ = facts(snapshot({"api.yaml": template.replace("{auth}", "NONE")}))["serving.auth"]
+    assert open_.value is False and ("api.yaml", 6) in where(open_)
+    iam = facts(snapshot({"api.yaml": template.replace("{auth}", "AWS_IAM")}))["serving.auth"]
+    assert iam.value is True
+    assert any("AuthorizationType AWS_IAM" in e.detail for e in iam.evidence)
+
+
+def test_api_gateway_in_front_of_something_else_is_not_the_serving_api(
+        snapshot: MakeSnapshot) -> None:
+    got = facts(snapshot({
+        "deploy/lib/stack.ts": CDK_ENDPOINT,
+        "web/api.yaml": """\
+            Resources:
+              Upload:
+                Type: AWS::ApiGateway::Method
+                Properties:
+                  HttpMethod: POST
+                  AuthorizationType: NONE
+            """,
+    }))
+    assert got["serving.auth"].value is True
+
+
+def test_cdk_method_without_options_is_open(snapshot: MakeSnapshot) -> None:
+    api = """\
+        import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+
+        export function api(scope: any, fn: any) {
+            const rest = new apigateway.RestApi(scope, 'Api', {});
+            const data = rest.root.addResource('data');
+            data.addMethod('POST', new apigateway.LambdaIntegration(fn));
+            fn.addToRolePolicy({actions: ['sagemaker:InvokeEndpoint']});
+        }
+        """
+    got = facts(snapshot({"deploy/lib/stack.ts": CDK_ENDPOINT, "web/api.ts": api}))
+    auth = got["serving.auth"]
+    assert auth.value is False
+    assert ("web/api.ts", 6) in where(auth)
+    guarded = api.replace("{})", "{defaultMethodOptions: {authorizer: auth}})")
+    got = facts(snapshot({"deploy/lib/stack.ts": CDK_ENDPOINT, "web/api.ts": guarded}))
+    assert got["serving.auth"].value is True
+
+
+def test_azureml_web_service_configurations(snapshot: MakeSnapshot) -> None:
+    deploy = {"ci.yml": "steps:\n  - script: az ml model deploy --name svc --dc config.yml\n"}
+    aci = facts(snapshot({**deploy, "config.yml": "computeType: ACI\ncontainerResourceRequirements:"
+                                                  "\n  cpu: 1\n"}))["serving.auth"]
+    assert aci.value is False
+    assert ("config.yml", 1) in where(aci)
+    assert any("ACI" in e.detail and "off" in e.detail for e in aci.evidence)
+    aks = facts(snapshot({**deploy, "config.yml": "computeType: AKS\nauthEnabled: true\n"}))
+    assert aks["serving.auth"].value is True
+    assert where(aks["serving.auth"]) == [("config.yml", 2)]
+
+
+def test_azureml_deploy_configuration_in_python(snapshot: MakeSnapshot) -> None:
+    code = """\
+        from azureml.core.webservice import AciWebservice
+
+        config = AciWebservice.deploy_configuration(cpu_cores=1{extra})
+        """
+    open_ = facts(snapshot({"deploy.py": code.replace("{extra}", "")}))["serving.auth"]
+    assert open_.value is False and ("deploy.py", 3) in where(open_)
+    on = facts(snapshot({"deploy.py": code.replace("{extra}", ", auth_enabled=True")}))
+    assert on["serving.auth"].value is True
+    assert where(on["serving.auth"]) == [("deploy.py", 3)]
+
+
+def test_auth_says_no_api_exactly_when_realtime_api_is_false(snapshot: MakeSnapshot) -> None:
+    for files in ({"lib.py": "x = 1\n"},
+                  {"deploy/isvc.yaml": "apiVersion: serving.kserve.io/v1beta1\n"
+                                       "kind: InferenceService\n"},
+                  {"score.py": "def init():\n    pass\n"}):
+        got = facts(snapshot(files))
+        says_none = "no real-time API" in got["serving.auth"].evidence[0].detail
+        assert says_none is (got["serving.realtime_api"].value is False)
+    kserve = facts(snapshot({"deploy/isvc.yaml": "kind: InferenceService\n"}))["serving.auth"]
+    assert kserve.value is False
+    assert "deploy/isvc.yaml:1" in kserve.evidence[0].detail
+
+
+LAMBDA_APP = """\
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(payload: dict):
+        return {"y": 1}
+
+    handler = Mangum(app)
+    """
+FUNCTION_URL = """\
+    resource "aws_lambda_function" "api" {
+      function_name = "api"
+      handler       = "app.handler"
+    }
+
+    resource "aws_lambda_function_url" "api" {
+      function_name      = aws_lambda_function.api.function_name
+      authorization_type = "{auth}"
+    }
+    """
+
+
+def test_function_url_in_front_of_a_lambda_wrapped_app(snapshot: MakeSnapshot) -> None:
+    iam = facts(snapshot({"app.py": LAMBDA_APP,
+                          "infra/api.tf": FUNCTION_URL.replace("{auth}", "AWS_IAM")}))
+    assert iam["serving.auth"].value is True
+    assert where(iam["serving.auth"])[0] == ("infra/api.tf", 6)
+    assert "wrapped for Lambda (app.py:10)" in iam["serving.auth"].evidence[0].detail
+    public = facts(snapshot({"app.py": LAMBDA_APP,
+                             "infra/api.tf": FUNCTION_URL.replace("{auth}", "NONE")}))
+    assert public["serving.auth"].value is False
+    assert ("infra/api.tf", 6) in where(public["serving.auth"])
+
+
+def test_guarded_gateway_does_not_cover_an_app_served_elsewhere(snapshot: MakeSnapshot) -> None:
+    app = LAMBDA_APP.replace("from mangum import Mangum\n", "").replace(
+        "handler = Mangum(app)\n", "")
+    url = FUNCTION_URL.replace("{auth}", "AWS_IAM") + (
+        'data "aws_iam_policy_document" "invoke" {\n'
+        '  statement {\n    actions = ["sagemaker:InvokeEndpoint"]\n  }\n}\n')
+    got = facts(snapshot({"app.py": app, "infra/api.tf": url}))["serving.auth"]
+    assert got.value is False
+    assert ("app.py", 5) in where(got) and ("infra/api.tf", 6) in where(got)

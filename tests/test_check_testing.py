@@ -287,3 +287,36 @@ def test_library_import_does_not_resolve_to_a_deep_project_module(
     got = facts(snap)
     assert got["testing.steps_tested"].value == ()
     assert got["testing.steps_untested"].value == ("data",)
+
+
+def test_running_a_pipeline_that_defines_training_tests_training(snapshot: MakeSnapshot) -> None:
+    """A pipeline module with a TFX Trainer is training code (mlcode), so a test that imports
+    and runs it tests training. A module that only names the training file's path in a string
+    is not training code, and importing it tests nothing of training."""
+    pipeline = """\
+        from tfx.v1.components import Trainer
+
+        TRAIN_MODULE = "src/model/runner.py"
+
+        def create_pipeline(examples):
+            return [Trainer(module_file=TRAIN_MODULE, examples=examples)]
+        """
+    test = """\
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+        from src.pipelines import {module}
+
+        def test_e2e_pipeline():
+            LocalDagRunner().run({module}.create_pipeline(None))
+        """
+    files = {"src/model/runner.py": TRAIN, "src/pipelines/__init__.py": ""}
+    yes = facts(snapshot({**files, "src/pipelines/training.py": pipeline,
+                          "tests/test_pipeline.py": test.replace("{module}", "training")}))
+    assert yes["testing.steps_tested"].value == ("training",)
+    assert [(e.path, e.line) for e in yes["testing.steps_tested"].evidence] == [
+        ("tests/test_pipeline.py", 2)]
+    paths_only = pipeline.replace("Trainer(module_file=TRAIN_MODULE, examples=examples)",
+                                  "TRAIN_MODULE")
+    no = facts(snapshot({**files, "src/pipelines/paths.py": paths_only,
+                         "tests/test_pipeline.py": test.replace("{module}", "paths")}))
+    assert no["testing.steps_tested"].value == ()
+    assert no["testing.steps_untested"].value == ("training",)
