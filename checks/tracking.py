@@ -17,12 +17,14 @@ from mlops_auditor.checks.codeindex import (
     CodeIndex,
     Use,
     code_index,
+    dotted,
     matcher,
     not_counted,
     strings_in,
     use_evidence,
 )
 from mlops_auditor.checks.configfiles import (
+    as_list,
     bundle_resources,
     cfn_resources,
     ci_files,
@@ -34,30 +36,39 @@ from mlops_auditor.checks.configfiles import (
     walk,
     yaml_files,
 )
+from mlops_auditor.checks.environment import dockerfile_instructions
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot
 
 FACTS = {
     "tracking.tools": "experiment/lineage tools in use: mlflow, dvc, wandb, sagemaker, vertex, "
                       "azureml, databricks, neptune, comet, clearml",
-    "tracking.code_commit": "runs/models record the git commit (MLflow runs from a git checkout, "
-                            "explicit commit tags, dvc.lock, W&B/ClearML/Neptune/Comet runs, "
-                            "${bundle.git.commit}, image tags with the commit sha)",
+    "tracking.code_commit": "runs/models record the git commit (MLflow fluent runs from a git "
+                            "checkout, explicit commit tags, dvc.lock, W&B/ClearML/Neptune/Comet "
+                            "runs, ${bundle.git.commit}, image tags with the commit sha); "
+                            "unknown when only a CI build id is recorded",
     "tracking.environment": "the environment is recorded with the run/model (MLflow log_model "
                             "requirements, MLproject environment, conda.yaml beside a model, a "
-                            "container image per run)",
+                            "container image or registered environment per run; images tagged "
+                            "or looked up as 'latest' do not count)",
     "tracking.model_artifacts": "model artifacts are versioned (log_model/register_model, DVC "
-                                "outs, W&B model artifacts, SageMaker model packages, Vertex "
-                                "Model.upload, Azure ML models, bundle registered models)",
+                                "outs, W&B model artifacts, SageMaker model packages or models "
+                                "from a training job's output, Vertex Model.upload, Azure ML "
+                                "models, bundle registered models, model files committed to git)",
     "tracking.training_data": "training data is versioned or logged with the run (DVC-tracked "
                               "data, mlflow.log_input, W&B artifacts, Delta time travel, feature "
-                              "store training sets)",
+                              "store training sets, registered dataset versions, datasets "
+                              "shipped with a library); unknown when only a data version tag or "
+                              "manifest is recorded",
     "tracking.mutable_data_source": "training data is read from a mutable location (a URL with "
                                     "'latest', a raw branch URL, ?ref=main)",
     "tracking.retraining": "retraining is scheduled or triggered (scheduled training job, "
-                           "pipeline schedule, drift-triggered run)",
-    "tracking.rollback": "a roll-back mechanism exists (registry aliases/stages, blue/green with "
-                         "auto roll-back, Argo Rollouts/Flagger, helm rollback, deploy by version)",
+                           "pipeline schedule, drift- or alarm-triggered run, new data starting "
+                           "the training pipeline)",
+    "tracking.rollback": "a roll-back mechanism exists (registry aliases/stages set to a chosen "
+                         "version or followed by the deployment, blue/green or traffic shifting "
+                         "with auto roll-back, Argo Rollouts/Flagger, helm rollback, deploy by "
+                         "version, CI roll-back stages); promoting the newest version is not one",
 }
 
 
@@ -110,14 +121,18 @@ def _meaningful(snap: Snapshot, path: str) -> bool:
 
 
 def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
-    """The commit is recorded: MLflow runs started from scripts (MLflow stores
-    mlflow.source.git.commit automatically in a git checkout), ``mlflow run`` projects, tools
-    that record the commit (W&B, ClearML, Neptune, Comet), explicit commit tags, commit
-    variables read in code, dvc.lock (pins outputs to the commit), ``${bundle.git.commit}`` and
-    image tags or labels carrying the commit sha in CI and container files."""
+    """The commit is recorded: MLflow runs started through the fluent API from scripts (MLflow
+    stores mlflow.source.git.commit automatically in a git checkout; notebooks, exported
+    notebook sources and integrations that create runs through MlflowClient do not count),
+    ``mlflow run`` projects, tools that record the commit (W&B, ClearML, Neptune, Comet),
+    explicit commit tags, commit variables read in code, dvc.lock (pins outputs to the commit),
+    ``${bundle.git.commit}`` and image tags or labels carrying the commit sha in CI and
+    container files."""
     cat = _cat()["code_commit"]
     items: list[Evidence] = []
-    runs = code.calls(tuple(cat["mlflow_runs"]), notebooks=False)
+    all_runs = code.calls(tuple(cat["mlflow_runs"]), notebooks=False)
+    away = _away_from_checkout(snap, code, {u.path for u in all_runs})
+    runs = [u for u in all_runs if u.path not in away]
     if runs:
         items.append(use_evidence(runs[0], "MLflow run in a script: MLflow records the git "
                                            "commit (mlflow.source.git.commit) automatically "
@@ -146,16 +161,78 @@ def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
             items.append(common.at(path, 1, "dvc.lock pins each stage's outputs (hashes) to "
                                             "the commit"))
     context = re.compile(cat["ci_context"])
-    places = ci_files(snap) + snap.glob("Dockerfile*", "**/Dockerfile*", "Makefile", "*.sh")
+    places = _pipeline_files(snap) + snap.glob("Dockerfile*", "**/Dockerfile*", "Makefile",
+                                               "*.sh")
     items += [e for e in common.grep(snap, places, ref)
               if context.search(e.detail) and ref.search(_without_comment(e.detail))]
     items += common.grep(snap, [y.path for y in yaml_files(snap)],
                          re.compile(r"\$\{bundle\.git\.commit\}"))
+    builds = [] if items else _build_ids(snap, code, places)
+    if builds:
+        return common.unknown(
+            "tracking.code_commit", "a CI build or run id is recorded with runs, models or "
+            "images: the commit is found through the CI system, only while it keeps the build",
+            unique(builds))
     return verdict("tracking.code_commit", unique(items),
                    "MLflow runs in scripts, commit tags, dvc.lock, W&B runs or commit shas in "
                    "image tags", "code, dvc.lock, MLproject, CI, Dockerfiles and bundle YAML",
-                   counter=not_counted(code, cat["mlflow_runs"], ("mlflow", "wandb")),
+                   counter=[*_runs_without_commit(code, cat, all_runs, away),
+                            *not_counted(code, cat["mlflow_runs"], ("mlflow", "wandb"))],
                    unparsed=code.unparsed, snap=snap)
+
+
+def _build_ids(snap: Snapshot, code: CodeIndex, places: list[str]) -> list[Evidence]:
+    """CI build or run numbers put on runs, models or images (CI lines that also name a tag,
+    label, image or model; identifiers read in ML code): a lookup through the CI system."""
+    ref = re.compile(_cat()["code_commit"]["build_ref"])
+    context = re.compile(_cat()["code_commit"]["build_context"])
+    items = [e for e in common.grep(snap, places, ref)
+             if context.search(e.detail) and ref.search(_without_comment(e.detail))]
+    items += [use_evidence(u, "CI build id used in ML code") for u in code.strings(ref)
+              if common.ml_context(snap, u.path)]
+    return items
+
+
+def _notebook_source(snap: Snapshot, path: str) -> bool:
+    """A notebook exported as a Python file (``# Databricks notebook source``): it runs as a
+    notebook, where MLflow does not take the commit from a checkout (in a Databricks Git folder
+    it may; the repository cannot show where it runs)."""
+    lines = snap.lines(path)
+    return bool(lines) and bool(re.match(_cat()["code_commit"]["notebook_source"], lines[0]))
+
+
+def _runs_without_commit(code: CodeIndex, cat: dict[str, Any], runs: list[Use],
+                         away: dict[str, str]) -> list[Evidence]:
+    """Counter-evidence: MLflow runs that record no commit (integrations creating runs through
+    MlflowClient.create_run; runs in scripts that do not run from the checkout)."""
+    items = [use_evidence(u, f"not counted: {why}")
+             for pattern, why in cat["no_commit_runs"].items()
+             for u in code.calls((pattern,), notebooks=False)[:1]]
+    seen: set[str] = set()
+    for u in runs:
+        if u.path in away and away[u.path] not in seen:
+            seen.add(away[u.path])
+            items.append(use_evidence(u, f"not counted: {away[u.path]}"))
+    return items
+
+
+def _away_from_checkout(snap: Snapshot, code: CodeIndex, paths: set[str]) -> dict[str, str]:
+    """Scripts whose MLflow runs cannot take the commit from a git checkout, with the reason:
+    notebook sources, and scripts that configuration (CI, job definitions, shell scripts)
+    names at a remote storage location (``dbfs:/.../train.py``, ``s3://.../train.py``): they
+    are copied there and run without the repository's .git."""
+    remote = _cat()["code_commit"]["remote_storage"]
+    away = {}
+    for path in sorted(paths):
+        name = PurePosixPath(path).name
+        if _notebook_source(snap, path):
+            away[path] = ("MLflow run in a notebook source, which does not take the commit "
+                          "from a checkout")
+        elif name in code.config_text and re.search(
+                rf"(?:{remote})\S*/{re.escape(name)}\b", code.config_text):
+            away[path] = ("the script is copied to remote storage and runs from there, "
+                          "outside a git checkout")
+    return away
 
 
 def environment(snap: Snapshot, code: CodeIndex) -> Fact:
@@ -168,9 +245,16 @@ def environment(snap: Snapshot, code: CodeIndex) -> Fact:
     items: list[Evidence] = []
     for pattern, why in cat["calls"].items():
         items += [use_evidence(u, why) for u in code.calls((pattern,))[:2]]
+    floating: list[Evidence] = []
     for rule in cat["keyword_calls"]:
         for u in code.keys([rule["keyword"]]):
-            if _matches(u.within, rule["call"]):
+            if not _matches(u.within, rule["call"]):
+                continue
+            tag = _floating_image(code, u) if rule["keyword"] in cat["image_keywords"] else ""
+            if tag:
+                floating.append(use_evidence(u, f"not counted: the image is {tag}, which "
+                                                "changes under the same name"))
+            else:
                 items.append(use_evidence(u, f"run tied to `{rule['keyword']}`"))
     for path in snap.glob("MLproject", "**/MLproject"):
         parsed = snap.yaml(path)
@@ -194,8 +278,39 @@ def environment(snap: Snapshot, code: CodeIndex) -> Fact:
     return verdict("tracking.environment", unique(items),
                    "model logging with requirements, run environments or images",
                    "code, MLproject, MLmodel folders and job YAML",
-                   counter=not_counted(code, list(cat["calls"]), ("mlflow",)),
+                   counter=[*floating, *not_counted(code, list(cat["calls"]), ("mlflow",))],
                    unparsed=code.unparsed, snap=snap)
+
+
+def _scopes(code: CodeIndex, u: Use) -> tuple[int, ...]:
+    """The binding scopes around a use, innermost first (see codeindex._read_bindings)."""
+    scopes: list[int] = []
+    owner = u.owner
+    while owner is not None:
+        scopes.append(id(owner.node))
+        owner = code.defs.get(owner.parent) if owner.parent else None
+    return (*scopes, 0)
+
+
+def _floating_image(code: CodeIndex, u: Use) -> str:
+    """How an image keyword's value floats ("tagged latest", "looked up as the latest
+    version"), or "" when it does not: a literal ending in ``:latest``, or a value taken from an
+    image lookup (``sagemaker.image_uris.retrieve``) that asks for version "latest" in the same
+    function. Such an image changes under the same name, so the run does not record its
+    environment."""
+    cat = _cat()["environment"]
+    latest = re.compile(cat["floating_tag"])
+    f = code.files[u.path]
+    if any(latest.search(s.strip()) for s in strings_in(u, f)):
+        return "tagged latest"
+    resolved = dotted(u.node, f, _scopes(code, u)) or ""
+    lookups = [c for c in code.calls(tuple(cat["image_lookups"]))
+               if c.path == u.path and c.owner is u.owner]
+    for c in lookups:
+        if resolved.startswith(c.name) and any(
+                latest.search(s.strip()) for s in strings_in(c, f)):
+            return "looked up as the latest version"
+    return ""
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -232,8 +347,11 @@ def _dvc_outs(snap: Snapshot) -> list[tuple[str, int | None, str, str]]:
 
 def model_artifacts(snap: Snapshot, code: CodeIndex) -> Fact:
     """Model artifacts versioned: logged/registered models (MLflow, W&B, Comet, ClearML,
-    Neptune, BentoML, Hugging Face Hub), registration in SageMaker/Vertex/Azure ML/Databricks
-    (code, IaC, bundles, CLI commands), W&B artifacts of type model, DVC-tracked model files."""
+    Neptune, BentoML, Hugging Face Hub), registration in SageMaker/Vertex/Azure ML (SDK v1 and
+    v2)/Databricks (code, IaC, bundles, CLI commands), SageMaker models created from a
+    training job's output (pipeline model steps; IaC models whose artifact location names the
+    job or version), W&B artifacts of type model, DVC-tracked model files, and model files
+    committed to git that the code loads or the image copies."""
     cat = _cat()["model_artifacts"]
     items = [use_evidence(u, "model versioned") for u in code.calls(tuple(cat["calls"]))]
     items += [use_evidence(u, "registered model") for u in code.keys(cat["keys"])]
@@ -253,13 +371,88 @@ def model_artifacts(snap: Snapshot, code: CodeIndex) -> Fact:
               if b.type in cat["cloudformation"]]
     items += [common.at(y.path, key_line(y.text, name), f"bundle {kind} {name}")
               for y, kind, name, _ in bundle_resources(snap, cat["bundle_resources"])]
-    items += common.grep(snap, ci_files(snap) + snap.glob("*.sh", "Makefile"),
+    items += common.grep(snap, _pipeline_files(snap) + snap.glob("*.sh", "Makefile"),
                          re.compile(cat["commands"]))
+    items += _per_run_models(snap, cat)
+    items += _committed_models(snap, code, cat)
     return verdict("tracking.model_artifacts", unique(items),
                    "model logging/registration, model packages, model artifacts or DVC-tracked "
                    "models", "code, notebooks, dvc files, IaC, bundles and CI",
                    counter=not_counted(code, cat["calls"], ("mlflow", "wandb")),
                    unparsed=[*bad, *cfn_bad, *code.unparsed], snap=snap)
+
+
+def _per_run_models(snap: Snapshot, cat: dict[str, Any]) -> list[Evidence]:
+    """SageMaker models in CloudFormation/Terraform whose artifact location (after the bucket)
+    names the training job, run or version that wrote it: each deployment points at its own
+    artifact. A fixed location would be overwritten by the next training, and a bare parameter
+    cannot be judged, so neither counts."""
+    per_run = re.compile(cat["per_run_location"])
+    tf, _ = terraform_blocks(snap)
+    cfn, _ = cfn_resources(snap)
+    items = []
+    for b in [*cfn, *(t for t in tf if t.kind == "resource")]:
+        key = cat["model_resources"].get(b.type)
+        if key is None:
+            continue
+        for k, v, _ in walk(b.body):
+            location = re.sub(r"^s3://[^/]+/?", "", str(v)) if k == key else ""
+            if per_run.search(location):
+                items.append(common.at(b.path, b.line, f"{b.type} {b.name}: artifact of one "
+                                                       f"training run ({k}: {v})"))
+                break
+    return items
+
+
+def _committed_models(snap: Snapshot, code: CodeIndex, cat: dict[str, Any]
+                      ) -> list[Evidence]:
+    """Model files committed to git (by extension, pickles only when the path names a model;
+    tests and vendored folders left out) that the code names or a Dockerfile copies: git keeps
+    every version, and the image built from a commit serves that commit's model. Weaker than a
+    registry: nothing outside git records which version runs."""
+    files, ambiguous = re.compile(cat["model_files"]), re.compile(cat["ambiguous_files"])
+    words = re.compile(cat["model_words"])
+    skip = set(snap.glob(*common.NOT_PROJECT_CODE))
+    models = [p for p in snap.files if files.search(p) and p not in skip
+              and not common.is_test_path(p) and (words.search(p) or not ambiguous.search(p))]
+    items: list[Evidence] = []
+    copies = _dockerfile_copies(snap) if models else []
+    for path in models[:20]:
+        name = PurePosixPath(path).name
+        named = code.strings(re.compile(rf"(^|/|['\"]){re.escape(name)}['\"]?$"),
+                             notebooks=False)
+        copied = [(f, line) for f, line, src in copies
+                  if src == "" or path == src or path.startswith(src + "/")]
+        if named:
+            items.append(use_evidence(named[0], f"model file {path} committed to git and "
+                                                "loaded by the code"))
+        if copied:
+            items.append(common.at(copied[0][0], copied[0][1], f"model file {path} committed "
+                                                               "to git and copied into the "
+                                                               "image"))
+    return items
+
+
+def _dockerfile_copies(snap: Snapshot) -> list[tuple[str, int, str]]:
+    """(Dockerfile, line, source) of COPY/ADD instructions from the build context (copies from
+    another stage left out). The context is the repository root or the Dockerfile's folder, so
+    each source is given relative to both ("" is the whole repository)."""
+    found = []
+    for path in snap.glob(*common.catalogue("environment")["dockerfiles"]):
+        text = snap.text(path)
+        if not text.ok:
+            continue
+        folder = str(PurePosixPath(path).parent)
+        for line, keyword, args in dockerfile_instructions(text.value):
+            tokens = [t.strip('[],"') for t in args.split()]
+            if keyword not in ("COPY", "ADD") or any(t.startswith("--from") for t in tokens):
+                continue
+            for src in [t for t in tokens if t and not t.startswith("--")][:-1]:
+                rel = "" if src in (".", "./") else str(PurePosixPath(src))
+                found.append((path, line, rel))
+                if folder != ".":
+                    found.append((path, line, f"{folder}/{rel}".rstrip("/")))
+    return found
 
 
 def _artifact_type(u: Use) -> str:
@@ -279,7 +472,10 @@ def training_data(snap: Snapshot, code: CodeIndex) -> Fact:
     """Training data versioned or logged: DVC-tracked data (.dvc files, stage dependencies on
     data), mlflow.log_input / mlflow.data, W&B dataset artifacts and use_artifact, DVC API
     reads, Delta time travel (versionAsOf, VERSION AS OF), pinned dataset revisions, feature
-    store training sets, registered datasets (Azure ML, Vertex, ClearML)."""
+    store training sets, registered datasets (Azure ML SDK v1 and v2, Vertex, ClearML) and
+    their links to models, training on datasets shipped with a library. A data version or
+    manifest recorded with jobs, with nothing else, cannot be judged from the repository
+    (unknown): what it versions may be a pointer to data that is overwritten."""
     cat = _cat()["training_data"]
     data_path = re.compile(cat["data_path"])
     model_path = re.compile(_cat()["model_artifacts"]["model_path"])
@@ -294,10 +490,46 @@ def training_data(snap: Snapshot, code: CodeIndex) -> Fact:
     for rule in cat["version_keywords"]:
         items += [use_evidence(u, f"pinned `{rule['keyword']}`")
                   for u in code.keys([rule["keyword"]]) if _matches(u.within, rule["call"])]
+    for rule in cat["data_links"]:
+        items += [use_evidence(u, f"registered data linked to the model (`{rule['keyword']}`)")
+                  for u in code.keys([rule["keyword"]]) if _matches(u.within, rule["call"])]
+    items += _bundled_data(code, cat)
+    pointers = [] if items else _data_version_pointers(code, cat)
+    if pointers:
+        return common.unknown(
+            "tracking.training_data", "a data version or manifest is recorded with the jobs, "
+            "but what it versions lies outside the repository: check that it pins the data "
+            "itself, not a pointer to data that can be overwritten", unique(pointers))
     return verdict("tracking.training_data", unique(items),
                    "DVC-tracked data, logged dataset inputs, dataset artifacts, Delta versions "
                    "or feature-store training sets", "dvc files, code and notebooks",
                    counter=not_counted(code, cat["calls"]), unparsed=code.unparsed, snap=snap)
+
+
+def _bundled_data(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    """Training on a dataset shipped with a library (``sklearn.datasets.load_*``, Keras
+    datasets): the data is fixed by the library's version. Counts only when every script that
+    fits a model also loads such a dataset; beside training on other data it decides
+    nothing."""
+    skip = matcher(tuple(cat["not_bundled"]))
+    bundled = [u for u in code.calls(tuple(cat["bundled_datasets"]), notebooks=False)
+               if not skip(u.name)]
+    if not bundled:
+        return []
+    fitting = {u.path for u in code.calls(tuple(cat["fit_calls"]), notebooks=False)}
+    if not fitting or not fitting <= {u.path for u in bundled}:
+        return []
+    return [use_evidence(u, "trains on a dataset shipped with the library (fixed by its "
+                            "version)") for u in bundled][:5]
+
+
+def _data_version_pointers(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    """Data versions or manifests recorded with jobs in scripts: tag keys and job arguments
+    named like ``DataVersionId`` or ``--data-manifest``."""
+    pattern = re.compile(cat["version_pointer"])
+    return [use_evidence(u, "data version or manifest recorded with the job")
+            for u in code.uses() if u.kind in ("key", "str") and len(u.name) < 40
+            and pattern.search(u.name) and u.live and not u.notebook][:10]
 
 
 def mutable_data_source(snap: Snapshot, code: CodeIndex) -> Fact:
@@ -330,8 +562,10 @@ def retraining(snap: Snapshot, code: CodeIndex) -> Fact:
     """Retraining scheduled or triggered: scheduled CI workflows that train, bundle/Terraform
     jobs with a schedule or trigger whose tasks train, Kubernetes CronJobs that train, Azure ML
     schedules, scheduling calls (Airflow DAG schedule, Dagster/Prefect/Kubeflow/Vertex/SageMaker
-    schedules) in files about training, and drift checks that start a training run. Paused
-    schedules are counter-evidence."""
+    schedules) in files about training, drift checks that start a training run, EventBridge
+    rules (CloudFormation) that start a training pipeline on a schedule, an alarm or new data,
+    and delivery pipelines whose source is a data location in a repository that defines
+    training jobs. Paused schedules and disabled rules are counter-evidence."""
     cat = _cat()["retraining"]
     train = re.compile(cat["train"])
     items: list[Evidence] = []
@@ -369,6 +603,10 @@ def retraining(snap: Snapshot, code: CodeIndex) -> Fact:
         if scheduled and _mentions_training(snap, u.path, train):
             items.append(use_evidence(u, "scheduled pipeline in a training file"))
     items += _drift_triggered(code, cat)
+    rules, disabled = _event_rules(snap, cat, train)
+    items += rules
+    counter += disabled
+    items += _data_sourced_pipelines(snap, code, cat, train)
     return verdict("tracking.retraining", unique(items),
                    "scheduled or triggered training (CI schedules, job schedules, DAG "
                    "schedules, drift-triggered runs)", "CI, bundles, Terraform, manifests and "
@@ -425,22 +663,209 @@ def _drift_triggered(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
     return items
 
 
+def _event_rules(snap: Snapshot, cat: dict[str, Any], train: re.Pattern[str]
+                 ) -> tuple[list[Evidence], list[Evidence]]:
+    """CloudFormation EventBridge rules that start a pipeline (CodePipeline, Step Functions,
+    SageMaker) which trains, on a schedule, an alarm (a drift or metric alarm) or new objects in
+    a bucket; rules on code changes are CI, not retraining. Whether the target trains is read
+    from the target resource in the same template (its stages or steps), else from the
+    template. Disabled rules are returned apart, as counter-evidence."""
+    target = re.compile(cat["event_targets"])
+    cfn, _ = cfn_resources(snap)
+    by_name = {(b.path, b.name): b for b in cfn}
+    items: list[Evidence] = []
+    disabled: list[Evidence] = []
+    for b in cfn:
+        if b.type != "AWS::Events::Rule" or not isinstance(b.body, dict):
+            continue
+        arns = [str(t.get("Arn")) for t in as_list(b.body.get("Targets"))
+                if isinstance(t, dict) and target.search(str(t.get("Arn")))]
+        why = _event_trigger(b.body, cat)
+        if not arns or not why:
+            continue
+        named = [by_name[(b.path, n)] for a in arns for n in re.findall(r"\$\{(\w+)", a)
+                 if (b.path, n) in by_name]
+        body = " ".join(str(t.body) for t in named) or (snap.text(b.path).value or "")
+        if not train.search(body):
+            continue
+        evidence = common.at(b.path, b.line, f"{b.name}: a pipeline that trains is started by "
+                                             f"{why}")
+        if str(b.body.get("State", "")).upper() == "DISABLED":
+            disabled.append(Evidence(f"disabled: {evidence.detail}", b.path, b.line))
+        else:
+            items.append(evidence)
+    return items, disabled
+
+
+def _event_trigger(body: dict[str, Any], cat: dict[str, Any]) -> str:
+    """What an EventBridge rule reacts to ("a schedule", "an alarm", "new data in a bucket"), or
+    "" for other events."""
+    if body.get("ScheduleExpression"):
+        return "a schedule"
+    pattern = body.get("EventPattern")
+    sources = as_list(pattern.get("source")) if isinstance(pattern, dict) else []
+    return next((cat["event_sources"][s] for s in map(str, sources)
+                 if s in cat["event_sources"]), "")
+
+
+def _data_sourced_pipelines(snap: Snapshot, code: CodeIndex, cat: dict[str, Any],
+                            train: re.Pattern[str]) -> list[Evidence]:
+    """Delivery pipelines that run when data changes: a CodePipeline S3 source action on a data
+    location (named for data or a manifest; CloudFormation, or CDK ``S3SourceAction`` in
+    Python code or TypeScript text), in a repository whose code defines training jobs or whose
+    pipeline has a training stage. Sources that do not poll and are not triggered
+    (PollForSourceChanges false, S3Trigger.NONE) are left to the event rules that start
+    them."""
+    words = re.compile(cat["data_words"])
+    trains = bool(code.calls(tuple(cat["training_jobs"]), notebooks=False))
+    items: list[Evidence] = []
+    cfn, _ = cfn_resources(snap)
+    for b in cfn:
+        if b.type != "AWS::CodePipeline::Pipeline" or not (trains or train.search(str(b.body))):
+            continue
+        for _, action, _ in walk(b.body):
+            if isinstance(action, dict) and _s3_source(action) and words.search(str(action)):
+                items.append(common.at(b.path, b.line, f"{b.name}: runs when the data source "
+                                                       f"{action.get('Name', '')} changes"))
+                break
+    if not trains:
+        return items
+    for u in code.calls(("*.S3SourceAction",), notebooks=False):
+        named = " ".join([*strings_in(u, code.files[u.path]), *(
+            ast.unparse(k.value) for k in getattr(u.node, "keywords", []))])
+        if words.search(named) and "S3Trigger.NONE" not in named:
+            items.append(use_evidence(u, "pipeline source on a data location: new data starts "
+                                         "the pipeline that trains"))
+    return items + _cdk_typescript_sources(snap, words)
+
+
+def _cdk_typescript_sources(snap: Snapshot, words: re.Pattern[str]) -> list[Evidence]:
+    """``new S3SourceAction({...})`` in CDK TypeScript whose arguments (read as text, up to the
+    first closing parenthesis) name a data location and do not switch the trigger off;
+    commented-out lines do not count."""
+    call = re.compile(r"S3SourceAction\s*\(")
+    skip = set(snap.glob(*common.NOT_PROJECT_CODE))
+    items = []
+    for path in snap.glob("**/*.ts"):
+        text = snap.text(path) if path not in skip and not path.endswith(".d.ts") else None
+        if text is None or not text.ok or "S3SourceAction" not in text.value:
+            continue
+        lines = text.value.split("\n")
+        for match in call.finditer(text.value):
+            args = text.value[match.end():match.end() + 600].split(")", 1)[0]
+            line = text.value.count("\n", 0, match.start()) + 1
+            if words.search(args) and "S3Trigger.NONE" not in args and \
+                    not common.is_comment(lines[line - 1], "//"):
+                items.append(common.at(path, line, "pipeline source on a data location: new "
+                                                   "data starts the pipeline that trains"))
+    return items
+
+
+def _s3_source(action: dict[str, Any]) -> bool:
+    """A CodePipeline action that takes its input from S3 and polls for changes."""
+    kind = action.get("ActionTypeId")
+    config = action.get("Configuration")
+    polls = not isinstance(config, dict) or str(config.get("PollForSourceChanges", "true")
+                                                ).lower() != "false"
+    return isinstance(kind, dict) and kind.get("Provider") == "S3" and \
+        kind.get("Category") == "Source" and polls
+
+
 def rollback(snap: Snapshot, code: CodeIndex) -> Fact:
-    """A way back to the previous model: registry aliases/stages set from code or used in model
+    """A way back to an earlier model version: registry aliases/stages pointed at a chosen
+    version (promoting the version just registered is not a way back) or followed by model
     URIs (models:/name@alias, /Production; notebooks do not deploy, so they do not count),
-    SageMaker blue/green with auto roll-back (code,
-    Terraform, CloudFormation), Argo Rollouts / Flagger canaries, KServe canary traffic,
-    helm rollback / rollout undo / helm --atomic, deployments parametrised by model version."""
+    SageMaker blue/green with auto roll-back (code, Terraform, CloudFormation), CodeDeploy
+    traffic shifting that rolls back on alarms or hooks, Argo Rollouts / Flagger canaries,
+    KServe canary traffic, helm rollback / rollout undo / helm --atomic, deployments
+    parametrised by model version, CI roll-back stages, and deploy pipelines that take the
+    model version or build to deploy as a parameter."""
     cat = _cat()["rollback"]
-    items = [use_evidence(u, "registry alias/stage")
-             for u in code.calls(tuple(cat["calls"]), notebooks=False)]
+    items, promotions = _registry_pointers(code, cat)
     items += [use_evidence(u, "deployment roll-back setting")
               for u in code.keys(cat["keys"], notebooks=False)]
     items += [use_evidence(u, "model deployed by alias/stage/version")
               for u in code.strings(re.compile(cat["model_uri"]), notebooks=False)]
+    iac, bad = _iac_rollback(snap, cat)
+    items += iac
+    items += _manifest_rollback(snap, cat)
+    items += common.grep(snap, _pipeline_files(snap) + snap.glob(*cat["command_files"]),
+                         re.compile(cat["commands"]))
+    items += _ci_rollback(snap, cat)
+    return verdict("tracking.rollback", unique(items),
+                   "registry aliases/stages, blue/green with auto roll-back, progressive "
+                   "delivery or roll-back commands", "code, IaC, manifests, bundles and CI",
+                   counter=[*promotions, *not_counted(code, cat["calls"], notebooks=False), *(
+                       use_evidence(u, "not counted (notebook)")
+                       for u in code.calls(tuple(cat["calls"]), live=None) if u.notebook)],
+                   unparsed=bad, snap=snap)
+
+
+def _registry_pointers(code: CodeIndex, cat: dict[str, Any]
+                       ) -> tuple[list[Evidence], list[Evidence]]:
+    """Registry alias/stage calls in scripts, split into ways back (the version is chosen:
+    a literal, a parameter, a CLI argument, an environment variable, a widget) and promotions
+    (the version comes from the registry call that just produced or looked it up): moving the
+    alias to the newest version leaves no coded way to an earlier one."""
+    chosen: list[Evidence] = []
+    promoted: list[Evidence] = []
+    for u in code.calls(tuple(cat["calls"]), notebooks=False):
+        how = _version_choice(code, u, cat)
+        if how:
+            chosen.append(use_evidence(u, f"registry alias/stage set to a version {how}"))
+        else:
+            promoted.append(use_evidence(u, "not counted: promotes the version just produced "
+                                            "or looked up, no way back to an earlier one"))
+    return chosen, promoted
+
+
+def _version_choice(code: CodeIndex, u: Use, cat: dict[str, Any]) -> str:
+    """How the version argument of an alias/stage call is chosen ("written in the code",
+    "given as input", "passed as a parameter"), or "" when it is not chosen by a person."""
+    node = u.node
+    if not isinstance(node, ast.Call):
+        return ""
+    position = cat["version_position"].get(u.name.rsplit(".", 1)[-1])
+    arg = next((kw.value for kw in node.keywords if kw.arg == "version"), None)
+    if arg is None and position is not None and len(node.args) > position:
+        arg = node.args[position]
+    while isinstance(arg, ast.Call) and len(arg.args) == 1 and isinstance(arg.func, ast.Name) \
+            and arg.func.id in ("str", "int"):
+        arg = arg.args[0]
+    if arg is None:
+        return ""
+    if isinstance(arg, ast.Constant):
+        return "written in the code"
+    resolved = dotted(arg, code.files[u.path], _scopes(code, u)) or ""
+    if re.search(cat["chosen_version"], resolved):
+        return "given as input"
+    if isinstance(arg, ast.Name) and resolved == arg.id and _is_parameter(code, u, arg.id):
+        return "passed as a parameter"
+    return ""
+
+
+def _is_parameter(code: CodeIndex, u: Use, name: str) -> bool:
+    """NAME is a parameter of a function around the use."""
+    owner = u.owner
+    while owner is not None:
+        node = owner.node
+        if not isinstance(node, ast.ClassDef):
+            a = node.args
+            if name in {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}:
+                return True
+        owner = code.defs.get(owner.parent) if owner.parent else None
+    return False
+
+
+def _iac_rollback(snap: Snapshot, cat: dict[str, Any]) -> tuple[list[Evidence], list[str]]:
+    """Roll-back settings in Terraform and CloudFormation (blue/green with auto roll-back,
+    AutoRollbackConfiguration), Terraform deployments parametrised by model version, and SAM
+    DeploymentPreference traffic shifting (canary/linear) with alarms or hooks, which CodeDeploy
+    rolls back to the previous version when they fail."""
     keys = set(cat["keys"])
     tf, bad = terraform_blocks(snap)
     cfn, cfn_bad = cfn_resources(snap)
+    items = []
     for b in [*tf, *cfn]:
         hit = next((k for k, _, _ in walk(b.body) if k in keys), None)
         if hit:
@@ -450,6 +875,21 @@ def rollback(snap: Snapshot, code: CodeIndex) -> Fact:
         for k, v, _ in walk(b.body):
             if k in cat["version_keys"] and version_var.search(str(v)):
                 items.append(common.at(b.path, b.line, f"{b.type}.{b.name}: {k} = {v}"))
+    shifting = re.compile(cat["shifting_types"])
+    for b in cfn:
+        pref = b.body.get("DeploymentPreference") if isinstance(b.body, dict) else None
+        if isinstance(pref, dict) and shifting.search(str(pref.get("Type", ""))) and (
+                pref.get("Alarms") or pref.get("Hooks")):
+            items.append(common.at(b.path, b.line, f"{b.name}: {pref['Type']} traffic shifting "
+                                                   "rolls back on alarms/hooks"))
+    return items, [*bad, *cfn_bad]
+
+
+def _manifest_rollback(snap: Snapshot, cat: dict[str, Any]) -> list[Evidence]:
+    """YAML deployments by model version variable, KServe canaries (the previous revision is
+    kept), and progressive-delivery kinds (Argo Rollouts, Flagger canaries)."""
+    version_var = re.compile(cat["version_var"])
+    items = []
     for y in yaml_files(snap):
         for doc in y.docs:
             for k, v, _ in walk(doc):
@@ -462,12 +902,73 @@ def rollback(snap: Snapshot, code: CodeIndex) -> Fact:
     items += [common.at(y.path, key_line(y.text, "kind"), f"progressive delivery: kind "
                                                           f"{doc.get('kind')}")
               for y, doc in kind_docs(snap, cat["kinds"])]
-    items += common.grep(snap, ci_files(snap) + snap.glob(*cat["command_files"]),
-                         re.compile(cat["commands"]))
-    return verdict("tracking.rollback", unique(items),
-                   "registry aliases/stages, blue/green with auto roll-back, progressive "
-                   "delivery or roll-back commands", "code, IaC, manifests, bundles and CI",
-                   counter=[*not_counted(code, cat["calls"], notebooks=False), *(
-                       use_evidence(u, "not counted (notebook)")
-                       for u in code.calls(tuple(cat["calls"]), live=None) if u.notebook)],
-                   unparsed=[*bad, *cfn_bad], snap=snap)
+    return items
+
+
+_JOB_NAMES = ("stage", "job", "deployment", "name", "displayName")
+_JOB_BODIES = ("steps", "script", "jobs", "strategy", "run")
+
+
+def _ci_rollback(snap: Snapshot, cat: dict[str, Any]) -> list[Evidence]:
+    """CI stages and jobs named for roll-back that run something (Azure stages/jobs, GitHub
+    and GitLab jobs), and deploy pipelines whose parameter or input selects the model version
+    or build to deploy, so an earlier one can be deployed again."""
+    job = re.compile(cat["rollback_job"])
+    items = []
+    for path in _pipeline_files(snap):
+        parsed = snap.yaml(path)
+        text = snap.text(path).value or ""
+        if not parsed.ok or not isinstance(parsed.value, dict):
+            continue
+        for k, v, mapping in walk(parsed.value):
+            name, body = (v, mapping) if k in _JOB_NAMES and isinstance(v, str) else (k, v)
+            if job.search(name) and isinstance(body, dict) and any(
+                    body.get(b) for b in _JOB_BODIES):
+                items.append(common.at(path, common.first_line(text, re.compile(
+                    re.escape(name))), f"roll-back stage or job `{name}`"))
+        items += _version_parameters(path, parsed.value, text, cat)
+    return unique(items)
+
+
+def _pipeline_files(snap: Snapshot) -> list[str]:
+    """CI files, with Azure Pipelines files found where the ci check looks for them (named
+    pipeline files, and files in pipeline folders whose YAML holds stages, jobs or steps) and
+    the local files GitLab CI includes."""
+    files: list[str] = snap.memo("tracking.pipeline_files", lambda: _find_pipeline_files(snap))
+    return files
+
+
+def _find_pipeline_files(snap: Snapshot) -> list[str]:
+    globs = common.catalogue("ci")["files"]
+    found = []
+    for path in snap.glob(*globs["azure-pipelines"], *globs["azure-sniff"]):
+        doc = snap.yaml(path).value
+        if isinstance(doc, dict) and any(isinstance(doc.get(k), list)
+                                         for k in ("stages", "jobs", "steps")):
+            found.append(path)
+    for path in snap.glob(*globs["gitlab-ci"]):
+        doc = snap.yaml(path).value
+        for item in as_list(doc.get("include") if isinstance(doc, dict) else None):
+            local = item.get("local") if isinstance(item, dict) else item
+            if isinstance(local, str) and snap.exists(local.lstrip("/")):
+                found.append(local.lstrip("/"))
+    return list(dict.fromkeys([*ci_files(snap), *found]))
+
+
+def _version_parameters(path: str, doc: dict[str, Any], text: str, cat: dict[str, Any]
+                        ) -> list[Evidence]:
+    """Parameters of an Azure pipeline or inputs of a manually started/called GitHub workflow
+    that name the model version, artifact build or run to deploy, in a file that deploys and
+    uses them."""
+    if not re.search(cat["deploy_words"], text):
+        return []
+    names = [str(p.get("name")) for p in as_list(doc.get("parameters")) if isinstance(p, dict)]
+    trigger = _workflow_trigger(doc)
+    for event in ("workflow_dispatch", "workflow_call"):
+        spec = trigger.get(event) if isinstance(trigger, dict) else None
+        inputs = spec.get("inputs") if isinstance(spec, dict) else None
+        names += [str(n) for n in inputs] if isinstance(inputs, dict) else []
+    param = re.compile(cat["version_parameter"])
+    return [common.at(path, common.first_line(text, re.compile(rf"\b{re.escape(n)}\b")),
+                      f"deploys the model version or build given as parameter `{n}`")
+            for n in names if param.search(n) and text.count(n) >= 2]
