@@ -10,14 +10,18 @@ from functools import cache
 
 from mlops_auditor.checks import common
 from mlops_auditor.checks.docs import parse_document
+from mlops_auditor.history import Tag
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot
 
 FACTS = {
-    "releases.tags": "number of tags on the audited history; None when there is no git history",
+    "releases.tags": "number of version tags (v1.2.0, model-1.2) on the audited history; tags "
+                     "naming no version (build numbers, `nightly`) are not releases; None when "
+                     "there is no git history",
     "releases.notes": "release notes are kept: a changelog with version entries, a release-notes "
                       "folder, or release tooling (release-please, semantic-release, towncrier, "
-                      "git-cliff, changesets)",
+                      "git-cliff, changesets); None when version tags exist but the repository "
+                      "holds no notes, since they may be on the hosting service's releases page",
     "releases.tags_without_notes": "tags naming a version that has no entry in a changelog or "
                                    "release-notes file (tags without a version are not releases)",
 }
@@ -148,21 +152,42 @@ def collect(snap: Snapshot) -> list[Fact]:
             _without_notes_fact(snap, notes, tools)]
 
 
+def version_tags(snap: Snapshot) -> list[Tag]:
+    """Tags of the audited history that name a version (``v1.2.0``, ``model-1.2``): releases.
+    A tag naming no version (a CI build number such as ``199259``, ``nightly``, ``deployed``)
+    marks a build or a moving pointer, not a release."""
+    return [t for t in snap.history.tags if tag_version(t.name) is not None]
+
+
+def _unversioned_note(snap: Snapshot) -> list[Evidence]:
+    other = [t.name for t in snap.history.tags if tag_version(t.name) is None]
+    if not other:
+        return []
+    return [Evidence(f"{len(other)} tag(s) name no version and are not taken for releases: "
+                     f"{', '.join(other[:5])}")]
+
+
 def _tags_fact(snap: Snapshot) -> Fact:
+    """The number of version tags, each cited with its commit."""
     history = snap.history
     if history.reason:
         return common.unknown("releases.tags", history.reason)
-    items = [Evidence(f"tag {t.name}", commit=t.commit) for t in history.tags]
+    tags = version_tags(snap)
+    items = [Evidence(f"tag {t.name}", commit=t.commit) for t in tags[:15]]
     if history.shallow:
         items.insert(0, Evidence("shallow clone: tags on commits outside the fetched history "
                                  "are not seen"))
-    if not history.tags:
-        items.append(Evidence("no tags on the audited history"))
-    return common.value("releases.tags", len(history.tags), items)
+    if not tags:
+        items.append(Evidence("no version tags on the audited history"))
+    return common.value("releases.tags", len(tags), items + _unversioned_note(snap))
 
 
 def _notes_fact(snap: Snapshot, notes: Notes,
                 tools: list[tuple[str, bool, Evidence]]) -> Fact:
+    """Notes kept in the repository (True). Without any: None when version tags exist (or the
+    history that would show them is missing or shallow), because GitHub and GitLab keep release
+    notes on releases attached to tags, which git does not hold; False only when the full
+    history has no version tag, so no release exists to carry notes anywhere."""
     support = [notes.versions[v] for v in notes.versions][:10] + [e for _, _, e in tools]
     if support:
         return Fact("releases.notes", True, tuple(support[:20]))
@@ -174,6 +199,16 @@ def _notes_fact(snap: Snapshot, notes: Notes,
     search = common.searched("a changelog with version entries, a release-notes folder or "
                              "release tooling (release-please, semantic-release, towncrier, "
                              "git-cliff, changesets)", "the repository")
+    history = snap.history
+    tags = [] if history.reason else version_tags(snap)
+    if tags or history.shallow or history.reason:
+        seen = (f"{len(tags)} version tag(s) (latest {tags[0].name})" if tags
+                else "a shallow clone may hide version tags" if history.shallow
+                else "without git history, version tags cannot be seen")
+        return common.unknown(
+            "releases.notes", f"{seen} but no notes in the repository: they may be kept on the "
+                              "hosting service's releases page (GitHub/GitLab Releases), which "
+                              "git does not hold", [search, *empty, *unread])
     return Fact("releases.notes", False, tuple([search, *empty, *unread][:20]))
 
 
@@ -210,4 +245,7 @@ def _without_notes_fact(snap: Snapshot, notes: Notes,
     if hosting and missing:
         items.insert(0, Evidence(f"{', '.join(hosting)} may write notes to the hosting service's "
                                  "releases page, which the audit cannot see"))
+    elif missing and not notes.files:
+        items.insert(0, Evidence("no notes in the repository: they may be kept on the hosting "
+                                 "service's releases page, which the audit cannot see"))
     return common.value("releases.tags_without_notes", tuple(missing), items)

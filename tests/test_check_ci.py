@@ -1062,3 +1062,118 @@ def test_support_found_elsewhere_still_decides(snapshot: MakeSnapshot) -> None:
                 "      - run: python -m pytest\n")
     found = github(snapshot, workflow, **{"cloudbuild.yaml": "steps:\n- name: gcr.io/x\n"})
     assert found["ci.pr_tests"].value is True
+
+
+# -- ML platform deploy commands --------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    "anyscale service rollout --service-config-file deploy/services/serve.yaml",
+    "anyscale service deploy -f service.yaml",
+    "az ml model deploy -n scoring --model m:3 --ic inference_config.yml",
+    "databricks serving-endpoints update-config churn --json @endpoint.json",
+])
+def test_ml_platform_deploys_on_merge(snapshot: MakeSnapshot, command: str) -> None:
+    workflow = ("on:\n  push:\n    branches: [main]\njobs:\n  serve:\n    steps:\n"
+                f"      - run: {command}\n")
+    fact = github(snapshot, workflow)["ci.deploy_on_merge"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == (WF, 7)
+    assert "push to main" in fact.evidence[0].detail
+
+
+def test_anyscale_job_submit_is_a_job_not_a_deployment(snapshot: MakeSnapshot) -> None:
+    workflow = ("on:\n  push:\n    branches: [main]\njobs:\n  train:\n    steps:\n"
+                "      - run: anyscale job submit deploy/jobs/workloads.yaml --wait\n")
+    fact = github(snapshot, workflow)["ci.deploy_on_merge"]
+    assert fact.value is False
+    assert "a deploy step" in fact.evidence[0].detail
+
+
+# -- tests run inside docker compose services ---------------------------------------------------
+
+COMPOSE_WF = """\
+    on:
+      pull_request:
+        branches: [master]
+    jobs:
+      build:
+        runs-on: ubuntu-latest
+        steps:
+          - uses: actions/checkout@v4
+          - run: docker-compose -f docker-compose.test.yaml up {flags}
+    """
+
+COMPOSE_TEST = """\
+    version: "3"
+    services:
+      db:
+        image: postgres:16
+      api:
+        build: .
+        entrypoint: ["pytest"]
+        command: ["-q", "tests"]
+    """
+
+
+def test_compose_up_exit_code_from_a_test_service_is_a_test(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, COMPOSE_WF.format(flags="--exit-code-from api"),
+                    **{"docker-compose.test.yaml": COMPOSE_TEST})
+    fact = result["ci.pr_tests"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == (WF, 9)
+    assert "pytest -q tests" in fact.evidence[0].detail
+    assert "docker-compose.test.yaml:7,8" in fact.evidence[0].detail  # entrypoint, command
+
+
+def test_compose_up_without_exit_code_from_does_not_count(snapshot: MakeSnapshot) -> None:
+    result = github(snapshot, COMPOSE_WF.format(flags="--abort-on-container-exit"),
+                    **{"docker-compose.test.yaml": COMPOSE_TEST})
+    fact = result["ci.pr_tests"]
+    assert fact.value is False
+    assert "does not count" in details(fact)
+    assert "--exit-code-from" in details(fact)
+    assert [e.line for e in fact.evidence if e.path == WF] == [9]
+
+
+def test_compose_service_that_serves_is_not_a_test(snapshot: MakeSnapshot) -> None:
+    compose = "services:\n  api:\n    build: .\n    command: uvicorn app:app\n"
+    result = github(snapshot, COMPOSE_WF.format(flags="--exit-code-from api"),
+                    **{"docker-compose.test.yaml": compose})
+    assert result["ci.pr_tests"].value is False
+    assert "uvicorn" not in details(result["ci.pr_tests"])
+
+
+def test_compose_run_reads_the_default_file_of_the_directory(snapshot: MakeSnapshot) -> None:
+    workflow = ("on: pull_request\njobs:\n  t:\n    steps:\n"
+                "      - run: cd app && docker compose run --rm tests\n")
+    passing = github(snapshot, workflow, **{
+        "app/compose.yaml": "services:\n  tests:\n    command: python -m pytest\n"})
+    assert passing["ci.pr_tests"].value is True
+    assert "app/compose.yaml:3" in passing["ci.pr_tests"].evidence[0].detail
+    masked = github(snapshot, workflow, **{
+        "app/compose.yaml": "services:\n  tests:\n    command: sh -c 'pytest || true'\n"})
+    assert masked["ci.pr_tests"].value is False
+    assert "|| true" in details(masked["ci.pr_tests"])
+
+
+def test_parse_compose_options() -> None:
+    call = ci.parse_compose("docker compose --project-directory ci -f a.yml --file=b.yml "
+                            "run -e X=1 --entrypoint pytest tests -q tests/unit")
+    assert call is not None
+    assert call.files == ("ci/a.yml", "ci/b.yml")
+    assert (call.services, call.words, call.entrypoint) == (("tests",), ("-q", "tests/unit"),
+                                                           "pytest")
+    assert call.carries is None
+    detached = ci.parse_compose("docker-compose up -d --exit-code-from api")
+    assert detached is not None and detached.carries and "detached" in detached.carries
+    assert ci.parse_compose("docker compose build api") is None
+    assert ci.parse_compose("docker compose up 'unclosed") is None
+
+
+@pytest.mark.parametrize("compose", ["- a\n- list\n", "services: [api]\n", "services:\n  api: x\n",
+                                     "services:\n  api:\n    command: {a: 1}\n", "services: [\n",
+                                     ""])
+def test_odd_compose_files_do_not_raise(snapshot: MakeSnapshot, compose: str) -> None:
+    result = github(snapshot, COMPOSE_WF.format(flags="--exit-code-from api"),
+                    **{"docker-compose.test.yaml": compose})
+    assert result["ci.pr_tests"].value is False

@@ -266,3 +266,120 @@ def test_odd_shapes_do_not_raise(snapshot: MakeSnapshot, content: str) -> None:
     result = facts(snapshot({".pre-commit-config.yaml": content}))
     assert result["precommit.config"].value is False
     assert result["precommit.quality"].value is False
+
+
+# -- a local hook's script or make target decides what it enforces ---------------------------
+
+LOCAL_SCRIPT_HOOK = """\
+    repos:
+      - repo: local
+        hooks:
+          - id: lint
+            entry: scripts/lint.sh
+            language: system
+    """
+
+
+def test_local_hook_script_is_read(snapshot: MakeSnapshot) -> None:
+    script = ("#!/bin/bash\nset -euo pipefail\npython -m pip install black flake8 -q\n"
+              "black .\nflake8 src  # style\n")
+    result = facts(snapshot({".pre-commit-config.yaml": LOCAL_SCRIPT_HOOK,
+                             "scripts/lint.sh": script}))
+    assert result["precommit.categories"].value == ("lint", "format")
+    quality = result["precommit.quality"]
+    assert quality.value is True
+    assert (quality.evidence[0].path, quality.evidence[0].line) == (".pre-commit-config.yaml", 4)
+    assert "scripts/lint.sh:4 `black .`" in quality.evidence[0].detail
+    assert "scripts/lint.sh:5 `flake8 src`" in quality.evidence[0].detail
+
+
+def test_local_hook_script_whose_checks_cannot_fail_is_not_quality(
+        snapshot: MakeSnapshot) -> None:
+    # No `set -e`: flake8's verdict is lost (not the last line), black --check rewrites nothing,
+    # and installing black is not running it.
+    script = "#!/bin/bash\npip install black flake8\nflake8 src\nblack --check .\necho done\n"
+    result = facts(snapshot({".pre-commit-config.yaml": LOCAL_SCRIPT_HOOK,
+                             "scripts/lint.sh": script}))
+    assert result["precommit.categories"].value == ()
+    assert result["precommit.quality"].value is False
+
+
+def test_formatter_in_a_script_without_set_e_still_enforces(snapshot: MakeSnapshot) -> None:
+    # pre-commit fails a hook that rewrites files, whatever the script's exit status.
+    script = "#!/bin/bash\nblack .\necho done\n"
+    quality = facts(snapshot({".pre-commit-config.yaml": LOCAL_SCRIPT_HOOK,
+                              "scripts/lint.sh": script}))["precommit.quality"]
+    assert quality.value is True
+    assert "scripts/lint.sh:2" in quality.evidence[0].detail
+
+
+MAKE_HOOK = """\
+    repos:
+      - repo: local
+        hooks:
+          - id: clean
+            entry: make
+            args: [clean]
+            language: system
+            pass_filenames: false
+    """
+
+
+def test_local_hook_make_target_follows_prerequisites(snapshot: MakeSnapshot) -> None:
+    makefile = ("SHELL = /bin/bash\n\n.PHONY: style\nstyle:\n\tblack .\n\t@flake8\n\n"
+                "clean: style\n\tfind . -name '*.pyc' -delete\n\trm -rf .coverage*\n")
+    result = facts(snapshot({".pre-commit-config.yaml": MAKE_HOOK, "Makefile": makefile}))
+    assert result["precommit.categories"].value == ("lint", "format")
+    quality = result["precommit.quality"]
+    assert quality.value is True
+    assert quality.evidence[0].line == 4
+    assert "Makefile:6 `flake8`" in quality.evidence[0].detail
+    assert "Makefile:5 `black .`" in quality.evidence[0].detail
+
+
+def test_make_target_is_judged_by_its_recipe_not_its_name(snapshot: MakeSnapshot) -> None:
+    config = MAKE_HOOK.replace("[clean]", "[lint]")
+    makefile = "lint:\n\techo 'linting is done in CI'\n\t-flake8 src\n"
+    result = facts(snapshot({".pre-commit-config.yaml": config, "Makefile": makefile}))
+    assert result["precommit.categories"].value == ()
+    assert result["precommit.quality"].value is False
+
+
+def test_make_target_without_a_makefile_falls_back_to_its_name(snapshot: MakeSnapshot) -> None:
+    config = MAKE_HOOK.replace("[clean]", "[lint]")
+    assert facts(snapshot({".pre-commit-config.yaml": config}))["precommit.quality"].value
+
+
+def test_make_rules_and_default_target() -> None:
+    rules, default = precommit.make_rules(
+        "VERSION := 1.0\nall: lint test\n\n.PHONY: lint\nlint:\n\truff check . \\\n"
+        "\t  --fix\ntest: ; pytest\n")
+    assert default == "all"
+    assert rules["all"][0] == ["lint", "test"]
+    assert rules["lint"][1] == [(6, "ruff check . --fix")]
+    assert rules["test"][1] == [(8, "pytest")]
+    assert "VERSION" not in rules
+
+
+def test_lefthook_runs_a_script(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"lefthook.yml": "pre-commit:\n  commands:\n    check:\n"
+                                     "      run: ./tools/check.sh\n",
+                     "tools/check.sh": "#!/bin/sh\nset -e\nruff check .\nmypy src\n"})
+    result = facts(snap)
+    assert result["precommit.categories"].value == ("lint", "types")
+    assert "tools/check.sh:3" in result["precommit.quality"].evidence[0].detail
+
+
+@pytest.mark.parametrize(("entry", "files"), [
+    ("make", {"Makefile": "\x00\x01 not a makefile ::: = ;\n\t\n"}),
+    ("make all", {"Makefile": "all: all\n\tmake all\n"}),  # a target that calls itself
+    ("scripts/x.sh", {"scripts/x.sh": ""}),
+    ("bash -c 'black .'", {}),
+    ("'unclosed", {}),
+])
+def test_odd_followed_commands_do_not_raise(snapshot: MakeSnapshot, entry: str,
+                                            files: dict[str, str]) -> None:
+    config = ("repos:\n  - repo: local\n    hooks:\n      - id: x\n"
+              f"        entry: {entry!r}\n        args: oops\n        language: system\n")
+    result = facts(snapshot({".pre-commit-config.yaml": config, **files}))
+    assert result["precommit.config"].value is True

@@ -73,14 +73,31 @@ def test_prefixed_tags_and_rst_version_headings(tmp_path: Path) -> None:
     assert found["releases.notes"].evidence[0].line == 4
 
 
-def test_no_changelog_lists_every_tag(tmp_path: Path) -> None:
+def test_version_tags_without_notes_in_the_repository_may_have_hosted_notes(
+        tmp_path: Path) -> None:
     with tagged_repo(tmp_path, {"README.md": "# x\n"}, ["v0.1", "nightly"]) as snap:
         found = facts(snap)
-    assert found["releases.notes"].value is False
-    assert "did not find a changelog" in found["releases.notes"].evidence[0].detail
+    assert found["releases.tags"].value == 1
+    notes = found["releases.notes"]
+    assert notes.value is None
+    assert "hosting service" in (notes.unknown or "") and "v0.1" in (notes.unknown or "")
+    assert "did not find a changelog" in notes.evidence[0].detail
     fact = found["releases.tags_without_notes"]
     assert fact.value == ("v0.1",)
+    assert "hosting service" in fact.evidence[0].detail
     assert "name no version" in fact.evidence[-1].detail and "nightly" in fact.evidence[-1].detail
+
+
+def test_build_number_tags_are_not_releases(tmp_path: Path) -> None:
+    with tagged_repo(tmp_path, {"README.md": "# x\n"}, ["199259", "200117"]) as snap:
+        found = facts(snap)
+    tags = found["releases.tags"]
+    assert tags.value == 0
+    assert "no version tags" in tags.evidence[0].detail
+    assert "199259" in tags.evidence[-1].detail and "name no version" in tags.evidence[-1].detail
+    # No release exists to attach notes to, on the hosting service or anywhere.
+    assert found["releases.notes"].value is False
+    assert found["releases.tags_without_notes"].value == ()
 
 
 def test_hosting_service_tooling_is_named_in_evidence(tmp_path: Path) -> None:
@@ -107,19 +124,28 @@ def test_repository_without_tags(tmp_path: Path) -> None:
         found = facts(snap)
     assert found["releases.tags"].value == 0
     assert found["releases.tags_without_notes"].value == ()
+    assert found["releases.notes"].value is False
 
 
-def test_changelog_with_only_unreleased_is_not_notes(snapshot: MakeSnapshot) -> None:
-    fact = facts(snapshot({"CHANGELOG.md": "# Changelog\n\n## Unreleased\n\n- TODO\n"}))[
-        "releases.notes"]
+def test_changelog_with_only_unreleased_is_not_notes(tmp_path: Path) -> None:
+    changelog = "# Changelog\n\n## Unreleased\n\n- TODO\n"
+    with tagged_repo(tmp_path, {"CHANGELOG.md": changelog}, []) as snap:
+        fact = facts(snap)["releases.notes"]
     assert fact.value is False
     assert fact.evidence[1].path == "CHANGELOG.md"
     assert "without any version entry" in fact.evidence[1].detail
 
 
-def test_code_named_history_is_not_a_changelog(snapshot: MakeSnapshot) -> None:
-    fact = facts(snapshot({"src/history.py": "# 1.0.0 (2024-01-01)\n"}))["releases.notes"]
-    assert fact.value is False
+def test_code_named_history_is_not_a_changelog(tmp_path: Path) -> None:
+    with tagged_repo(tmp_path, {"src/history.py": "# 1.0.0 (2024-01-01)\n"}, []) as snap:
+        assert facts(snap)["releases.notes"].value is False
+
+
+def test_without_git_history_missing_notes_cannot_be_told(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot({"README.md": "# x\n"}))["releases.notes"]
+    assert fact.value is None
+    assert "without git history" in (fact.unknown or "")
+    assert "did not find a changelog" in fact.evidence[0].detail
 
 
 def test_dated_version_lines_and_notes_folders(snapshot: MakeSnapshot) -> None:
