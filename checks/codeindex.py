@@ -121,6 +121,9 @@ class CodeFile:
     module_targets: set[str] = field(default_factory=set)
     routes: list[Route] = field(default_factory=list)
     serving: str = ""  # why this file serves requests, "" when it does not
+    # Keys of the model-server classes when only they serve (the rest of the file, often the
+    # training script that logs the model, does not run in the server); empty: the whole file.
+    server_classes: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -176,13 +179,21 @@ class CodeIndex:
         return [f for f in self.files.values() if f.serving]
 
     def on_serving_path(self, use: Use) -> bool:
-        """The use runs while serving: it is live, in a serving file or in a definition that
-        serving code reaches through its calls and references (resolved through imports)."""
+        """The use runs while serving: it is live, in a file that serves as a whole (web app,
+        service, handler module) or in a definition that serving code reaches through its calls
+        and references (resolved through imports)."""
         if not use.live or use.notebook:
             return False
-        if self.files[use.path].serving:
+        f = self.files[use.path]
+        if f.serving and not f.server_classes:
             return True
         return use.owner is not None and use.owner.key in self.serving_keys
+
+    def serves(self, d: Definition) -> bool:
+        """The definition runs while serving: it sits in a file that serves as a whole, or
+        serving code reaches it (a model-server class and what its methods call)."""
+        f = self.files[d.path]
+        return bool(f.serving and not f.server_classes) or d.key in self.serving_keys
 
     def resolve(self, path: str, dotted: str) -> list[Definition]:
         """Project definitions a dotted name used in PATH refers to (through its imports)."""
@@ -358,11 +369,12 @@ def _build_index(snap: Snapshot) -> CodeIndex:
     _mark_live(index)
     for f in files.values():
         if not f.notebook:
-            f.serving = _serving_reason(index, f, cat)
+            f.serving, f.server_classes = _serving_reason(index, f, cat)
     serving = index.serving_files()
     index.serving_keys = index.reach(
-        [d for f in serving for d in f.defs],
-        [(f.path, t) for f in serving for t in f.module_targets])
+        [d for f in serving for d in f.defs
+         if not f.server_classes or d.key in f.server_classes],
+        [(f.path, t) for f in serving if not f.server_classes for t in f.module_targets])
     return index
 
 
@@ -769,25 +781,30 @@ def _framework_entry_points(index: CodeIndex) -> list[Definition]:
     return found
 
 
-def _serving_reason(index: CodeIndex, f: CodeFile, cat: dict[str, Any]) -> str:
+def _serving_reason(index: CodeIndex, f: CodeFile, cat: dict[str, Any]
+                    ) -> tuple[str, tuple[str, ...]]:
     """Why a file serves requests: web routes (with a web framework imported), a BentoML /
-    Ray Serve / functions-framework service, a model-server class, or handler functions."""
+    Ray Serve / functions-framework service, a model-server class, or handler functions; and,
+    for model-server classes, the keys of those classes: only they run in the server (the file
+    around them is typically the script that trains and logs the model)."""
     roots = {imp.module.split(".")[0] for imp in f.imports}
     if f.routes and roots & set(cat["web_frameworks"]):
         rules = [r.route for r in f.routes if r.route][:3]
-        return "defines web routes" + (f" ({', '.join(rules)})" if rules else "")
+        return "defines web routes" + (f" ({', '.join(rules)})" if rules else ""), ()
     service = matcher(tuple(cat["service_decorators"]))
     for d in f.defs:
         if any(service(dec) for dec in d.decorators):
-            return f"service `{d.name}` ({', '.join(d.decorators)})"
+            return f"service `{d.name}` ({', '.join(d.decorators)})", ()
     bases = matcher(tuple(cat["serving_bases"]))
-    for d in f.defs:
-        if d.kind == "class" and any(bases(b) for b in d.bases):
-            return f"model server class `{d.name}` ({', '.join(d.bases)})"
+    classes = [d for d in f.defs if d.kind == "class" and any(bases(b) for b in d.bases)]
+    if classes:
+        d = classes[0]
+        return (f"model server class `{d.name}` ({', '.join(d.bases)})",
+                tuple(c.key for c in classes))
     names = {d.name for d in f.defs if d.parent is None and not d.stub}
     for handlers in cat["handler_sets"]:
         if set(handlers["names"]) <= names:
-            return f"{handlers['what']}: {', '.join(handlers['names'])}"
-    return ""
+            return f"{handlers['what']}: {', '.join(handlers['names'])}", ()
+    return "", ()
 
 

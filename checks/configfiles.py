@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_auditor import parsers
 from mlops_auditor.checks import common
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot
@@ -158,12 +159,13 @@ class YamlFile:
     path: str
     docs: tuple[Any, ...]
     text: str
-    error: str | None
+    error: str | None  # the parse error of the file as it is (also when read detemplated)
 
 
 def yaml_files(snap: Snapshot) -> list[YamlFile]:
     """Every tracked YAML file (up to 1 MiB) with its documents; unparseable ones keep their
-    text and error (templated Helm/CI files often are)."""
+    text and error. Templated files (Helm charts, Jinja) that do not parse as they are are read
+    again with their template expressions replaced (see ``detemplated``)."""
     result: list[YamlFile] = snap.memo("monitoring.yaml", lambda: _yaml_files(snap))
     return result
 
@@ -187,8 +189,32 @@ def _yaml_files(snap: Snapshot) -> list[YamlFile]:
         else:
             parsed = snap.yaml(path)
             docs = (parsed.value,) if parsed.ok and parsed.value is not None else ()
+        if not parsed.ok:
+            plain = detemplated(text.value)
+            if plain is not None:
+                try:
+                    docs = tuple(d for d in parsers.load_yaml_all(plain) if d is not None)
+                except parsers.ParseError:
+                    docs = ()
         files.append(YamlFile(path, docs, text.value, parsed.error))
     return files
+
+
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+_TEMPLATE_ONLY = re.compile(r"^\s*(-\s*)?((\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})\s*)+$")
+
+
+def detemplated(text: str) -> str | None:
+    """TEXT of a Helm/Jinja-templated YAML file made parseable, line numbers kept: lines that
+    are only template tags (``{{- if ... }}``, ``{% for %}``, ``{{ toYaml ... }}``) are blanked
+    and other expressions become the word ``TEMPLATED`` (``weight: {{ .Values.w }}`` reads as
+    ``weight: TEMPLATED``). Nothing is evaluated: both branches of a condition stay. None when
+    the text holds no template expression."""
+    if "{{" not in text and "{%" not in text:
+        return None
+    lines = ["" if _TEMPLATE_ONLY.match(line) else _TEMPLATE.sub("TEMPLATED", line)
+             for line in text.split("\n")]
+    return "\n".join(lines)
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any, dict[Any, Any]]]:

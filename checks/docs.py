@@ -350,17 +350,44 @@ def topic_sections(documents_: list[Document]) -> dict[str, Findings]:
     topics: dict[str, Any] = common.catalogue("docs")["topics"]
     results = {name: Findings([], []) for name in TOPICS}
     for document in documents_:
+        title = title_heading(document)
         for section in sections(document):
-            title = clean_title(section.heading.title)
-            if not title:
+            text = clean_title(section.heading.title)
+            if not text:
                 continue
             for name, topic in topics.items():
-                plain = _matches(title, topic, "headings")
-                cued = _matches(title, topic, "cue_headings")
-                if not (plain or cued) or _matches(title, topic, "not_headings"):
+                plain = _matches(text, topic, "headings")
+                cued = _matches(text, topic, "cue_headings")
+                if not (plain or cued) or _matches(text, topic, "not_headings"):
                     continue
-                _judge(section, title, name, topic, plain, results[name])
+                # A cue (a motivation, a justification) must come from the section itself: a
+                # title section is judged on its introduction.
+                judged = _introduction(section) if section.heading is title and not plain \
+                    else section
+                _judge(judged, text, name, topic, plain, results[name])
     return results
+
+
+def title_heading(document: Document) -> Heading | None:
+    """The document's title: its first heading when no other heading has the same or a higher
+    level, so that its section is the whole document (a notebook's "# 01 - Data Analysis and
+    Preparation" above a series of sections). For topics that need a cue, a title section is
+    judged on its introduction only (see ``_introduction``)."""
+    if not document.headings:
+        return None
+    first = document.headings[0]
+    if any(h.level <= first.level for h in document.headings[1:]):
+        return None
+    return first
+
+
+def _introduction(section: Section) -> Section:
+    """A title section cut to its introduction (up to the first subsection): the rest of the
+    document is a series of sections judged under their own headings, and a motivation or a
+    justification found anywhere in a long document says nothing about the title's topic."""
+    later = [h.start for h in section.document.headings if h.start > section.heading.end]
+    last = min(later) if later else section.last
+    return Section(section.document, section.heading, section.first, min(last, section.last))
 
 
 def _judge(section: Section, title: str, name: str, topic: dict[str, Any], plain: bool,
@@ -373,14 +400,51 @@ def _judge(section: Section, title: str, name: str, topic: dict[str, Any], plain
         findings.counter.append(common.at(
             document.path, line, f"{cell}heading '{title}' has {why} under it, not counted"))
         return
-    if not plain and not _pattern(topic["cue"]).search(content.text):
+    if not plain and not (_pattern(topic["cue"]).search(content.text) or _enough_definitions(
+            section, topic)):
         findings.counter.append(common.at(
             document.path, line,
             f"{cell}heading '{title}' has content but does not give "
             f"{topic.get('cue_name', 'the cue it needs')}: "
             f"{content.text}"))
         return
+    if topic.get("subject") and not _cue_about_subject(content.text, topic):
+        findings.counter.append(common.at(
+            document.path, line, f"{cell}heading '{title}': its justification does not name "
+                                 f"{topic.get('subject_name', 'its subject')}: {content.text}"))
+        return
     findings.support.append(common.at(document.path, line, f"{cell}'{title}': {content.text}"))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _cue_about_subject(text: str, topic: dict[str, Any]) -> bool:
+    """Whether one sentence of TEXT gives the cue and names the topic's subject ("we chose
+    gradient boosted trees because ..."): a reason about something else (a schedule, a
+    monitoring baseline) next to a model mentioned elsewhere is not a justification of it."""
+    cue, subject = _pattern(topic["cue"]), _pattern(topic["subject"])
+    return any(cue.search(s) and subject.search(s) for s in _SENTENCE_END.split(text))
+
+
+_DEFINITION = re.compile(
+    r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*|__|`)?[A-Za-z_][\w.\-]{0,40}(?:\*\*|__|`)?"
+    r"\s*(?:\([^)]{0,30}\)\s*)?(?::|\s[-\u2013\u2014=]\s)\s*\S+\s+\S+")
+_TABLE_ROW = re.compile(r"^\s*\|?\s*`?[A-Za-z_][\w.\-]{0,40}`?\s*\|\s*[^|\s][^|]*\|")
+
+
+def _enough_definitions(section: Section, topic: dict[str, Any]) -> bool:
+    """Whether the section defines at least ``definitions`` (catalogue) named things, one per
+    line: list items or lines like "`fare`: total fare in dollars" / "age - years since birth",
+    or table rows whose first cell is a name. A list of tasks or steps names no field."""
+    needed = int(topic.get("definitions") or 0)
+    if not needed:
+        return False
+    document = section.document
+    count = sum(1 for i in range(section.first, section.last)
+                if not document.code[i] and i not in document.heading_lines
+                and (_DEFINITION.match(document.lines[i]) or _TABLE_ROW.match(document.lines[i])))
+    return count >= needed
 
 
 # -- team evidence outside documents -----------------------------------------------------------
@@ -491,6 +555,36 @@ def architecture_documents(documents_: list[Document]) -> list[Evidence]:
             content = substance(document, 0, len(document.lines))
             if is_substantive(content, diagrams_count=True):
                 hits.append(common.at(document.path, 1, f"architecture document: {content.text}"))
+    return hits
+
+
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)")
+_HTML_IMAGE = re.compile(r"<img\s[^>]*>", re.I)
+_ATTRIBUTE = re.compile(r"""\b(src|alt|title)\s*=\s*["']([^"']*)["']""", re.I)
+
+
+def architecture_images(documents_: list[Document]) -> list[Evidence]:
+    """Architecture diagrams drawn as images, under any heading: Markdown or HTML images whose
+    file name, path or alt text names an architecture or a system view (catalogue
+    ``architecture_images``: "architecture", "diagram", "lifecycle", "systems-design"), in a
+    document that also has content of its own (a diagram alone documents nothing). Badges,
+    screenshots and logos are not named that way."""
+    names = _pattern(common.catalogue("docs")["architecture_images"])
+    hits: list[Evidence] = []
+    for document in documents_:
+        found: list[tuple[int, str]] = []
+        for i, text_line in enumerate(document.lines):
+            if document.code[i]:
+                continue
+            images = [f"{alt} {src}" for alt, src in _MD_IMAGE.findall(text_line)]
+            images += [" ".join(v for _, v in _ATTRIBUTE.findall(tag))
+                       for tag in _HTML_IMAGE.findall(text_line)]
+            found += [(i, text) for text in images if names.search(text)]
+        if found and is_substantive(substance(document, 0, len(document.lines))):
+            i, text = found[0]
+            line, cell = document.where(i)
+            hits.append(common.at(document.path, line, f"{cell}architecture diagram: "
+                                                        f"{' '.join(text.split())}"))
     return hits
 
 
@@ -654,7 +748,8 @@ def collect(snap: Snapshot) -> list[Fact]:
     findings["team"].support += codeowners_rules(snap) + maintainers_files(snap)
     findings["architecture"].support += (architecture_documents(documents_)
                                          + adr_records(snap, documents_)
-                                         + diagrams(snap, documents_))
+                                         + diagrams(snap, documents_)
+                                         + architecture_images(documents_))
     facts = [_topic_fact(snap, name, findings[name], documents_, failed) for name in TOPICS]
     return facts + _code_facts(snap)
 

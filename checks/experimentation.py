@@ -37,8 +37,8 @@ from mlops_auditor.snapshot import Snapshot
 FACTS = {
     "experimentation.capture": "requests and predictions are captured for analysis (SageMaker "
                                "data capture, KServe/Seldon loggers, Azure ML data collectors, "
-                               "Databricks inference tables, own logging to a store on the "
-                               "serving path)",
+                               "Databricks inference tables, own logging to a store on a "
+                               "prediction path, batch predictions stored with their inputs)",
     "experimentation.traffic_split": "traffic can be split between model variants (weighted "
                                      "variants, canaries, feature-flag SDKs, own split code)",
     "experimentation.sticky": "a user keeps the same variant (a hash of a user/customer id, "
@@ -97,10 +97,13 @@ def _config_off(value: Any, flags: list[str]) -> bool:
 def capture(snap: Snapshot, code: CodeIndex) -> Fact:
     """Capture of requests and predictions: platform capture switched on (SageMaker
     DataCaptureConfig, Databricks auto_capture_config / inference tables, Azure ML data
-    collectors, Vertex request-response logging, KServe/Seldon loggers) in code, IaC or YAML,
-    or own code on the serving path that writes the request and the prediction to a store
-    (database, queue, object store). Capture set up only in a notebook and capture helpers
-    that are stubs are counter-evidence."""
+    collectors, Vertex request-response logging, KServe/Seldon loggers) in code, IaC or YAML;
+    own code on a prediction path (the serving path, or a client calling a deployed model,
+    also in JavaScript/TypeScript) that writes the request and the prediction to a store
+    (database, queue, object store); batch prediction jobs that store each input with its
+    prediction. A data-preparation join is not capture: only prediction paths count.
+    Capture set up only in a notebook and capture helpers that are stubs are
+    counter-evidence."""
     cat = _cat()["capture"]
     flags = cat["enable_flags"]
     configured = [u for u in [*code.calls(tuple(cat["calls"])), *code.keys(cat["keys"])]
@@ -128,31 +131,88 @@ def capture(snap: Snapshot, code: CodeIndex) -> Fact:
         if any(k == cat["kind_key"] and v for k, v, _ in walk(doc.get("spec"))):
             items.append(common.at(y.path, key_line(y.text, cat["kind_key"]),
                                    f"{doc.get('kind')} request/response logger"))
-    items += _own_capture(code, cat)
+    items += _own_capture(code, cat) + _batch_capture(code, cat) + _script_capture(snap, cat)
     return verdict("experimentation.capture", unique(items),
                    "platform capture or own logging of requests and predictions to a store",
-                   "serving code, IaC, bundles and endpoint YAML",
+                   "serving code, model clients (Python, JavaScript/TypeScript), batch "
+                   "prediction jobs, IaC, bundles and endpoint YAML",
                    counter=counter + _capture_stubs(code, cat), unparsed=[*bad, *cfn_bad],
                    snap=snap)
 
 
 def _own_capture(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
-    """Store writes on the serving path inside a function that handles both the input and the
-    prediction (its names mention a request/input and a prediction/output)."""
+    """Store writes in a function that handles both the input and the prediction (its names
+    mention a request/input and a prediction/output), where that function is a prediction
+    path: on the serving path, or a client that calls a deployed model (SageMaker
+    invoke_endpoint, a Vertex endpoint's predict) and stores what it sent and got back."""
     predictions = re.compile(cat["prediction_words"])
     inputs = re.compile(cat["input_words"])
     insert = re.compile(cat["sql_insert"])
     writes = code.calls(tuple(cat["store_calls"]), notebooks=False)
     writes += [u for u in code.calls(tuple(cat["execute_calls"]), notebooks=False)
                if any(insert.search(s) for s in strings_in(u, code.files[u.path]))]
+    clients = {u.owner.key for u in code.calls(tuple(cat["invoke_calls"]), notebooks=False)
+               if u.owner is not None}
     items = []
     for u in writes:
-        if u.owner is None or not code.on_serving_path(u):
+        if u.owner is None or not (code.on_serving_path(u) or u.owner.key in clients):
             continue
         names = " ".join([u.owner.name, *u.owner.refs])
         if predictions.search(names) and inputs.search(names):
             items.append(use_evidence(u, f"request and prediction stored in `{u.owner.name}`"))
     return items
+
+
+def _batch_capture(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    """Managed batch prediction jobs whose output keeps each input with its prediction in a
+    store: a Vertex batch prediction job with a destination (its result lines carry the
+    instance and the prediction), a SageMaker batch transform joined with its input
+    (``join_source="Input"``). ``key=value`` in the catalogue asks for that literal value."""
+    items = []
+    for pattern, wanted in cat["batch_calls"].items():
+        for u in code.calls((pattern,), notebooks=False):
+            node = u.node
+            if not isinstance(node, ast.Call):
+                continue
+            given = {k.arg: k.value for k in node.keywords if k.arg}
+            for want in wanted:
+                key, _, literal = str(want).partition("=")
+                val = given.get(key)
+                if val is None or (isinstance(val, ast.Constant) and not val.value):
+                    continue
+                if literal and not (isinstance(val, ast.Constant) and val.value == literal):
+                    continue
+                items.append(use_evidence(u, f"batch predictions stored with their inputs "
+                                             f"({key})"))
+                break
+    return items
+
+
+def _script_capture(snap: Snapshot, cat: dict[str, Any]) -> list[Evidence]:
+    """JavaScript/TypeScript modules (an API handler in front of a model, read as text: no
+    parser) that call a deployed model and write to a store in the same module: the request
+    and the prediction are persisted. Imports, comments and test files do not count."""
+    invoke = re.compile(cat["script_invoke"])
+    store = re.compile(cat["script_store"])
+    skip = set(snap.glob(*common.NOT_PROJECT_CODE, *cat["script_skip"]))
+    items = []
+    for path in snap.glob(*cat["script_files"]):
+        if path in skip or common.is_test_path(path) or snap.size(path) > 512 * 1024:
+            continue
+        code_lines = [(n, line) for n, line in enumerate(snap.lines(path), start=1)
+                      if not common.is_comment(line, "//") and not _script_import(line)]
+        calls = next((n for n, line in code_lines if invoke.search(line)), None)
+        writes = [(n, line) for n, line in code_lines if store.search(line)]
+        if calls and writes:
+            n, line = writes[0]
+            items.append(common.at(path, n, f"model called (line {calls}) and the request "
+                                            f"and prediction stored: {line.strip()}"))
+    return items
+
+
+def _script_import(line: str) -> bool:
+    text = line.strip()
+    return text.startswith(("import ", "export {", "} from")) or "require(" in text
 
 
 def _capture_stubs(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
@@ -335,12 +395,26 @@ def feeds_decision(function: ast.AST, call: ast.AST) -> bool:
     return False
 
 
+def _matched_headers(spec: Any) -> list[tuple[str, str]]:
+    """(header name, match value) of the ``match: - headers:`` conditions of Istio routes."""
+    found = []
+    for key, val, _ in walk(spec):
+        if key == "match" and isinstance(val, list):
+            for cond in val:
+                named = cond.get("headers") if isinstance(cond, dict) else None
+                if isinstance(named, dict):
+                    found += [(str(h), str(v)) for h, v in named.items()]
+    return found
+
+
 def sticky_evidence(snap: Snapshot, code: CodeIndex, own: dict[str, list[Evidence]]
                     ) -> tuple[list[Evidence], list[Evidence]]:
     """Stickiness: own hashing of a user/customer/session id, flag SDK evaluations keyed by a
     user (LaunchDarkly contexts, Optimizely user ids, GrowthBook hash attributes, Unleash
-    context/stickiness), stickiness keys in flag configuration, Istio routes matched on
-    headers/cookies. Counter-evidence: hashes of other values and builtin hash()."""
+    context/stickiness), stickiness keys in flag configuration, Istio routes matched on a
+    header or cookie naming a user or session. Counter-evidence: hashes of other values,
+    builtin hash(), and routes matched on other headers (a version header the client sets
+    picks a version; it does not keep a user on one)."""
     cat = _cat()["sticky"]
     items = list(own["hashed"])
     items += [use_evidence(u, "flag evaluated per user key")
@@ -364,14 +438,23 @@ def sticky_evidence(snap: Snapshot, code: CodeIndex, own: dict[str, list[Evidenc
             if hit:
                 items.append(common.at(path, common.first_line(text.value, re.compile(
                     re.escape(f'"{hit}"'))), f"sticky assignment: {hit}"))
+    users = re.compile(cat["user_words"])
+    counter: list[Evidence] = []
     for y, doc in kind_docs(snap, ["VirtualService"]):
-        if any(k == "match" and ("headers" in str(v) or "cookie" in str(v).lower())
-               for k, v, _ in walk(doc.get("spec"))):
+        headers = _matched_headers(doc.get("spec"))
+        keyed = [h for h, value in headers if users.search(h) or (
+            h.lower() == "cookie" and users.search(value))]
+        if keyed:
             items.append(common.at(y.path, key_line(y.text, "match"),
-                                   "Istio routes matched on headers/cookies"))
-    counter = [Evidence(detail=common.excerpt(f"not sticky: hash of a non-user value: "
-                                              f"{e.detail}"), path=e.path, line=e.line)
-               for e in own["hashed_other"]]
+                                   f"Istio routes matched on a user header/cookie: "
+                                   f"{', '.join(keyed)}"))
+        elif headers:
+            counter.append(common.at(y.path, key_line(y.text, "match"), (
+                f"not sticky: routes matched on {', '.join(sorted({h for h, _ in headers}))}, "
+                "a header the client sets to pick a version, not an assignment per user")))
+    counter += [Evidence(detail=common.excerpt(f"not sticky: hash of a non-user value: "
+                                               f"{e.detail}"), path=e.path, line=e.line)
+                for e in own["hashed_other"]]
     counter += [Evidence(detail=common.excerpt(f"not sticky: builtin hash() of a string is "
                                                f"salted per process: {e.detail}"),
                          path=e.path, line=e.line) for e in own["builtin"]]

@@ -31,6 +31,7 @@ from mlops_auditor.checks.configfiles import (
 )
 from mlops_auditor.checks.monitoring import (
     confidence_gates,
+    fallback_gates,
 )
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot
@@ -128,9 +129,10 @@ def _served_explainers(snap: Snapshot) -> list[tuple[str, int | None, str, str]]
 def in_serving(snap: Snapshot, code: CodeIndex) -> Fact:
     """Explanations served with predictions: explanation calls on the serving path (in serving
     files or in project code they call), explainers configured on the endpoint (KServe/Seldon
-    explainers, SageMaker ExplainerConfig / explainer_config), or a response schema of the
-    serving code with explanation fields. Explanations only in notebooks or offline code are
-    recorded as counter-evidence."""
+    explainers, SageMaker ExplainerConfig / explainer_config), explanation settings attached
+    to the model a deployment serves (see ``deployed_explanations``), or a response schema of
+    the serving code with explanation fields. Explanations only in notebooks or offline code
+    are recorded as counter-evidence."""
     cat = _cat()
     patterns = _all_patterns()
     calls = code.calls(patterns)
@@ -138,6 +140,7 @@ def in_serving(snap: Snapshot, code: CodeIndex) -> Fact:
              if code.on_serving_path(u)]
     items += [use_evidence(u, "online explainer configured")
               for u in code.keys(cat["serving_keys"], notebooks=False)]
+    items += deployed_explanations(snap, code)
     items += [common.at(p, line, what) for p, line, _, what in _served_explainers(snap)]
     items += _response_fields(code, cat)
     counter = [use_evidence(u, "not on the serving path (notebook)" if u.notebook else
@@ -152,6 +155,26 @@ def in_serving(snap: Snapshot, code: CodeIndex) -> Fact:
                    counter=counter, unparsed=code.unparsed, snap=snap)
 
 
+def deployed_explanations(snap: Snapshot, code: CodeIndex) -> list[Evidence]:
+    """Explanation settings attached to a model when it is uploaded or deployed (Vertex
+    ``Model.upload(explanation_metadata=..., explanation_parameters=...)``, an
+    ``explanationSpec`` in model or deployment configuration): the deployed model then answers
+    explanation requests next to predictions, so explanations are on the serving path even
+    when no project code computes them. Settings built but never passed to an upload or
+    deployment do not count."""
+    cat = _cat()
+    deploy = matcher(tuple(cat["deploy_calls"]))
+    items = [use_evidence(u, f"explanations attached to the deployed model ({u.name})")
+             for u in code.keys(cat["deploy_keys"], notebooks=False) if deploy(u.within)]
+    served = set(cat["served_config_keys"])
+    for y in yaml_files(snap):
+        hit = next((k for doc in y.docs for k, v, _ in walk(doc) if k in served and v), None)
+        if hit:
+            items.append(common.at(y.path, key_line(y.text, hit),
+                                   f"explanations configured on the served model: {hit}"))
+    return items
+
+
 def _response_fields(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
     """Schema classes (pydantic/marshmallow) defined in serving code or named by it (e.g. as
     ``response_model=``) whose annotated fields carry an explanation; request/input/config
@@ -163,7 +186,7 @@ def _response_fields(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
     for d in code.defs.values():
         if d.kind != "class" or d.cell is not None or not_response.search(d.name):
             continue
-        if not (code.files[d.path].serving or d.key in code.serving_keys):
+        if not code.serves(d):
             continue
         if not any(bases(b) for b in d.bases):
             continue
@@ -179,10 +202,11 @@ def _response_fields(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
 def ood(snap: Snapshot, code: CodeIndex) -> Fact:
     """Inputs the model should not answer with confidence are caught while serving: confidence
     gates (a confidence/probability compared with a threshold, routing to unknown/abstain/
-    review), outlier or drift detectors called on the serving path, or conformal prediction
-    (prediction sets instead of a single overconfident answer)."""
+    review), branches that replace a prediction whose class probability is below a threshold
+    (answering "other" instead), outlier or drift detectors called on the serving path, or
+    conformal prediction (prediction sets instead of a single overconfident answer)."""
     cat = _cat()["ood"]
-    items = confidence_gates(code)
+    items = confidence_gates(code) + fallback_gates(code)
     items += [use_evidence(u, "detector on the serving path")
               for u in code.calls(tuple(cat["serving_calls"]), notebooks=False)
               if code.on_serving_path(u)]

@@ -16,20 +16,25 @@ from typing import Any
 
 from mlops_auditor.checks import common
 from mlops_auditor.checks.codeindex import (
+    CodeFile,
     CodeIndex,
     Definition,
     Use,
     code_index,
     def_evidence,
     dotted,
+    is_off,
     matcher,
     not_counted,
     use_evidence,
 )
 from mlops_auditor.checks.configfiles import (
+    Block,
     as_list,
+    azure_resources,
     body_line,
     bundle_resources,
+    cfn_resources,
     ci_files,
     key_line,
     terraform_blocks,
@@ -45,14 +50,16 @@ from mlops_auditor.snapshot import Snapshot
 FACTS = {
     "monitoring.cost": "infrastructure cost is tracked: Infracost, budgets or cost-anomaly "
                        "monitors in IaC, or cost-allocation tags",
-    "monitoring.alerts": "health alerting is defined: cloud metric alarms, alert policies, "
-                         "Prometheus alert rules, Alertmanager, monitors, Grafana dashboards",
+    "monitoring.alerts": "health alerting is defined: cloud metric alarms and alert policies "
+                         "that notify someone (actions, notification channels), Prometheus "
+                         "alert rules, Alertmanager, monitors, Grafana dashboards",
     "monitoring.api_logging": "the serving API logs requests/responses AND exposes latency/status "
                               "metrics or a health endpoint (evidence lists the parts found)",
     "monitoring.batch_alerts": "batch jobs notify on failure or lateness (job email/webhook "
                                "notifications, Airflow on_failure_callback/SLA, failure sensors)",
-    "monitoring.offline_metrics": "model metrics are recorded offline (MLflow/W&B/DVC metrics, "
-                                  "evaluation outputs)",
+    "monitoring.offline_metrics": "offline evaluation metrics are recorded (metrics logged to "
+                                  "MLflow/W&B/DVC/SageMaker/Vertex; autologging only with an "
+                                  "evaluation on held-out data)",
     "monitoring.kpi_feedback": "business KPIs or outcomes are joined back to predictions (ground "
                                "truth joins, KPI computations and dashboards)",
     "monitoring.drift": "data/prediction drift is monitored (Evidently, whylogs, NannyML, "
@@ -127,11 +134,13 @@ def _cost_tags(snap: Snapshot, cat: dict[str, Any]) -> list[Evidence]:
 
 def alerts(snap: Snapshot, code: CodeIndex) -> Fact:
     """Health alerting: metric alarms and alert policies in IaC (Terraform, CloudFormation,
-    Bicep/ARM), Prometheus alert rules (rule
-    files or PrometheusRule), an Alertmanager configuration, Grafana dashboards, Databricks SQL
-    alerts, alarms created from code. A dashboard is weaker than an alert; evidence says which."""
+    Bicep/ARM) that notify someone, Prometheus alert rules (rule files or PrometheusRule), an
+    Alertmanager configuration, Grafana dashboards, Databricks SQL alerts, alarms created from
+    code with actions. A dashboard is weaker than an alert; evidence says which. An alarm with
+    no actions alerts no one (it may only gate a deployment or start a pipeline): it is
+    counter-evidence unless an event rule forwards alarm state changes to a notification."""
     cat = _cat()["alerts"]
-    items, bad = typed_blocks(snap, cat["terraform"], cat["cloudformation"], cat["azure"])
+    items, counter, bad = iac_alarms(snap, cat)
     for y in yaml_files(snap):
         name = PurePosixPath(y.path).name
         for doc in y.docs:
@@ -149,13 +158,142 @@ def alerts(snap: Snapshot, code: CodeIndex) -> Fact:
         items.append(common.at(y.path, key_line(y.text, rname), f"Databricks alert {rname}"))
     items += [common.at(path, 1, f"Grafana dashboard: {title}")
               for path, title, _ in dashboards(snap)]
-    items += [use_evidence(u, "alarm created in code")
-              for u in code.calls(tuple(cat["calls"]), notebooks=False)]
-    return verdict("monitoring.alerts", items,
-                   "metric alarms, alert policies, Prometheus alert rules, Alertmanager, "
-                   "monitors or dashboards",
+    found, silent = _code_alarms(code, cat)
+    return verdict("monitoring.alerts", items + found,
+                   "metric alarms or alert policies with notification actions, Prometheus "
+                   "alert rules, Alertmanager, monitors or dashboards",
                    "Terraform, CloudFormation, YAML (rules, manifests, bundles), JSON dashboards "
-                   "and code", unparsed=bad, snap=snap)
+                   "and code", counter=counter + silent, unparsed=bad, snap=snap)
+
+
+def iac_alarms(snap: Snapshot, cat: dict[str, Any]
+               ) -> tuple[list[Evidence], list[Evidence], list[str]]:
+    """Alarms and alert policies declared in IaC: (those that notify someone, counter-evidence,
+    unparseable IaC files). A type listed under ``actions`` in the catalogue notifies only when
+    one of its action keys holds a target (SNS topic, action group, notification channel);
+    without one it notifies when an event rule forwards alarm state changes to a notification
+    target. Types not listed (monitors that notify by their own configuration) count as they
+    are."""
+    tf, tf_bad = terraform_blocks(snap)
+    cfn, cfn_bad = cfn_resources(snap)
+    azure, azure_bad = azure_resources(snap)
+    azure_types = {t.lower() for t in cat["azure"]}
+    alarms = [b for b in tf if b.kind == "resource" and b.type in cat["terraform"]]
+    alarms += [b for b in cfn if b.type in cat["cloudformation"]]
+    alarms += [b for b in azure if b.type.lower() in azure_types]
+    actions = {str(k).lower(): v for k, v in cat["actions"].items()}
+    forwarded = _alarm_notification_rules(cat, tf, cfn)
+    items: list[Evidence] = []
+    counter: list[Evidence] = []
+    for b in alarms:
+        what = f"resource {b.type}.{b.name}" if b.kind == "resource" else f"{b.type} {b.name}"
+        keys = actions.get(b.type.lower())
+        if keys is None:
+            items.append(common.at(b.path, b.line, what))
+        elif _has_actions(snap, b, keys):
+            items.append(common.at(b.path, b.line, f"{what} with notification actions"))
+        elif forwarded:
+            items.append(common.at(b.path, b.line, f"{what}: state changes forwarded to a "
+                                                   f"notification ({forwarded[0].detail})"))
+        else:
+            counter.append(common.at(b.path, b.line, f"not counted: {what} has no actions "
+                                                     f"({', '.join(keys)}), it notifies no one"))
+    counter += _alarm_uses_without_notification(cat, tf, cfn) if counter else []
+    return items, counter[:10], tf_bad + cfn_bad + azure_bad
+
+
+def _has_actions(snap: Snapshot, block: Block, keys: list[str]) -> bool:
+    """Whether one of KEYS holds a non-empty value in the block's body. Bicep bodies are not
+    parsed: their text, from the declaration to the next top-level statement, is read."""
+    if block.kind == "bicep":
+        return bool(block.line) and _bicep_has_actions(snap, block, keys)
+    wanted = set(keys)
+    return any(key in wanted and val not in (None, "", [], {}, False)
+               for key, val, _ in walk(block.body))
+
+
+_BICEP_TOP = re.compile(r"^(resource|module|output|param|var|targetScope|type|func)\b")
+
+
+def _bicep_has_actions(snap: Snapshot, block: Block, keys: list[str]) -> bool:
+    lines = snap.lines(block.path)
+    start = (block.line or 1) - 1
+    end = next((i for i in range(start + 1, len(lines)) if _BICEP_TOP.match(lines[i])),
+               len(lines))
+    text = "\n".join(ln for ln in lines[start:end] if not ln.lstrip().startswith("//"))
+    names = "|".join(re.escape(k) for k in keys)
+    return bool(re.search(rf"\b({names})\s*:\s*(\[\s*[^\]\s]|\{{\s*[^}}\s]|[^\s\[{{])", text))
+
+
+def _alarm_notification_rules(cat: dict[str, Any], tf: list[Block], cfn: list[Block]
+                              ) -> list[Evidence]:
+    """Event rules (EventBridge/CloudWatch Events) that match alarm state changes and forward
+    them to a notification target (an SNS topic, a chat or paging integration)."""
+    event = re.compile(cat["alarm_event"])
+    notify = re.compile(cat["notification_target"])
+    items = []
+    topics = {(b.path, b.name) for b in cfn if b.type in cat["cloudformation_topics"]}
+    for b in cfn:
+        if b.type != "AWS::Events::Rule" or not event.search(str(b.body.get("EventPattern"))):
+            continue
+        for target in as_list(b.body.get("Targets")):
+            arn = str(target.get("Arn")) if isinstance(target, dict) else ""
+            if notify.search(arn) or any((b.path, w) in topics
+                                         for w in re.findall(r"\w+", arn)):
+                items.append(common.at(b.path, b.line, f"event rule {b.name} notifies {arn}"))
+    rules = [b.name for b in tf if b.type == "aws_cloudwatch_event_rule"
+             and event.search(str(b.body.get("event_pattern")))]
+    for b in tf:
+        if b.type == "aws_cloudwatch_event_target" and any(
+                f"aws_cloudwatch_event_rule.{r}." in str(b.body.get("rule")) for r in rules) \
+                and notify.search(str(b.body.get("arn"))):
+            items.append(common.at(b.path, b.line, f"event target {b.name} notifies "
+                                                   f"{b.body.get('arn')}"))
+    return items
+
+
+def _alarm_uses_without_notification(cat: dict[str, Any], tf: list[Block],
+                                     cfn: list[Block]) -> list[Evidence]:
+    """What action-less alarms are used for instead: gating a deployment (SAM/CodeDeploy
+    ``DeploymentPreference.Alarms``, CodeDeploy alarm configuration) or event rules on alarm
+    state changes whose targets do not notify (they start a pipeline or a function)."""
+    event = re.compile(cat["alarm_event"])
+    items = []
+    for b in cfn:
+        gate = b.body.get("DeploymentPreference") if isinstance(b.body, dict) else None
+        if isinstance(gate, dict) and gate.get("Alarms"):
+            items.append(common.at(b.path, b.line, f"alarms only gate the deployment of "
+                                                   f"{b.name} (DeploymentPreference.Alarms)"))
+        if b.type == "AWS::Events::Rule" and event.search(str(b.body.get("EventPattern"))):
+            targets = [str(t.get("Arn")) for t in as_list(b.body.get("Targets"))
+                       if isinstance(t, dict)]
+            items.append(common.at(b.path, b.line, f"event rule {b.name} on alarm state "
+                                                   f"changes targets {', '.join(targets)} "
+                                                   f"(not a notification)"))
+    for b in tf:
+        if b.type == "aws_codedeploy_deployment_group" and b.body.get("alarm_configuration"):
+            items.append(common.at(b.path, b.line, f"alarms gate deployments of {b.name} "
+                                                   f"(alarm_configuration)"))
+    return items
+
+
+def _code_alarms(code: CodeIndex, cat: dict[str, Any]) -> tuple[list[Evidence], list[Evidence]]:
+    """Alarms and alert policies created from code: (those given notification actions in the
+    same function or module, those without)."""
+    items: list[Evidence] = []
+    silent: list[Evidence] = []
+    for pattern, keys in cat["call_actions"].items():
+        for u in code.calls((pattern,), notebooks=False):
+            wanted = set(keys)
+            owner = u.owner.key if u.owner else None
+            if any(k.kind == "key" and k.name in wanted and k.live and
+                   (k.owner.key if k.owner else None) == owner and not is_off(k.node)
+                   for k in code.files[u.path].uses):
+                items.append(use_evidence(u, "alarm with notification actions created in code"))
+            else:
+                silent.append(use_evidence(u, f"not counted: alarm created without actions "
+                                              f"({', '.join(keys)})"))
+    return items, silent[:5]
 
 
 def _alert_rules(doc: Any) -> list[str]:
@@ -225,6 +363,7 @@ def api_logging(snap: Snapshot, code: CodeIndex) -> Fact:
                 for y, key in platform if key == "app_insights_enabled"]
     health = [common.at(r.path, r.line, f"health route {r.route}")
               for f in serving for r in f.routes if re.search(cat["health_route"], r.route)]
+    health += _health_handlers(code, serving, cat)
     health += [common.at(y.path, key_line(y.text, key), f"health probe: {key}")
                for y in yaml_files(snap) for doc in y.docs for key, _, _ in walk(doc)
                if key in cat["probe_keys"]][:5]
@@ -244,9 +383,28 @@ def api_logging(snap: Snapshot, code: CodeIndex) -> Fact:
         *items[:15]]))
 
 
+def _health_handlers(code: CodeIndex, serving: list[CodeFile], cat: dict[str, Any]
+                     ) -> list[Evidence]:
+    """Routes at another path (often ``/``) whose handler says it is a health check: its name
+    or its docstring names health, liveness, readiness or a heartbeat."""
+    words = re.compile(cat["health_handler"])
+    items = []
+    for f in serving:
+        for r in f.routes:
+            d = code.defs.get(r.handler)
+            if d is None or re.search(cat["health_route"], r.route):
+                continue
+            doc = ast.get_docstring(d.node) or ""
+            if words.search(d.name.replace("_", " ")) or words.search(doc):
+                items.append(common.at(r.path, r.line, f"health route {r.route or d.name} "
+                                                       f"(`{d.name}`: {doc or d.name})"))
+    return items
+
+
 def _request_logging(snap: Snapshot, code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
-    """Log calls made while handling a request (route handlers, middleware and what they call),
-    request instrumentation on the serving path, and server access logs."""
+    """Log calls about the request or its answer made while handling a request (route
+    handlers, middleware and what they call), request instrumentation on the serving path, and
+    server access logs."""
     handlers: list[Definition] = []
     middleware_bases = matcher(tuple(cat["middleware_bases"]))
     added = set()
@@ -267,15 +425,31 @@ def _request_logging(snap: Snapshot, code: CodeIndex, cat: dict[str, Any]) -> li
         handlers.append(code.defs[key])
     keys = code.reach(handlers)
     methods = set(cat["log_methods"])
+    about = re.compile(cat["request_words"])
+    params = {d.key: {a.arg for a in ast.walk(d.node.args) if isinstance(a, ast.arg)}
+              for d in handlers if isinstance(d.node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     items = [use_evidence(u, "logged while handling a request") for u in code.uses()
              if u.kind == "call" and u.live and u.owner is not None and u.owner.key in keys
              and u.name.rsplit(".", 1)[-1] in methods
-             and "log" in u.name.rsplit(".", 1)[0].lower()]
+             and "log" in u.name.rsplit(".", 1)[0].lower()
+             and _logs_request(u, about, params.get(u.owner.key, set()))]
     items += [use_evidence(u, "request instrumentation")
               for u in code.calls(tuple(cat["tracing_calls"]), notebooks=False)
               if code.on_serving_path(u)]
     items += common.grep(snap, snap.glob(*cat["server_config"]), re.compile(cat["access_log"]))
     return items[:10]
+
+
+def _logs_request(u: Use, about: re.Pattern[str], params: set[str]) -> bool:
+    """A log call whose message or arguments are about the request or its answer: they name a
+    request/response/input/prediction/status/latency, or a parameter of the handler it sits in.
+    A log line about something else (``logger.info(metrics)``) does not log the request."""
+    if not isinstance(u.node, ast.Call):
+        return False
+    parts = [*u.node.args, *(k.value for k in u.node.keywords)]
+    text = " ".join(ast.unparse(p) for p in parts)
+    names = {n.id for p in parts for n in common.walk(p) if isinstance(n, ast.Name)}
+    return bool(about.search(text)) or bool(names & (params - {"self", "cls"}))
 
 
 def batch_alerts(snap: Snapshot, code: CodeIndex) -> Fact:
@@ -340,11 +514,33 @@ def _ci_failure_notifications(snap: Snapshot, cat: dict[str, Any]) -> list[Evide
 
 
 def offline_metrics(snap: Snapshot, code: CodeIndex) -> Fact:
-    """Model metrics recorded where they can be compared over time: MLflow/W&B/DVCLive/Comet/
-    Neptune/ClearML/TensorBoard metric logging (notebooks count), DVC ``metrics:`` files,
-    SageMaker model metrics and Vertex experiment metrics."""
+    """Offline evaluation metrics stored where they can be compared over time: metric values the
+    code logs explicitly (MLflow/W&B/DVCLive/Comet/Neptune/ClearML/TensorBoard logging,
+    ``mlflow.evaluate``, SageMaker model metrics, Vertex experiment metrics; notebooks count)
+    and DVC ``metrics:`` files. Automatic logging (``mlflow.autolog``, tracker callbacks of a
+    training framework) records what training reports, for sklearn the scores on the training
+    data: it counts only where the same file also evaluates on held-out data (an evaluation or
+    metric call on a test/validation split, or a fit given validation data). Explicit logging
+    whose metric names all name the training split (``train_loss``) is not an evaluation."""
     cat = _cat()["offline_metrics"]
-    items = [use_evidence(u, "metric logged") for u in code.calls(tuple(cat["calls"]))]
+    train_only = re.compile(cat["training_metric"])
+    items: list[Evidence] = []
+    counter: list[Evidence] = []
+    for u in code.calls(tuple(cat["calls"])):
+        names = _metric_names(u)
+        if names and all(train_only.search(n) for n in names):
+            counter.append(use_evidence(u, "not counted: training-set metrics only"))
+        else:
+            items.append(use_evidence(u, "metric logged"))
+    evaluated = _held_out_evaluations(code, cat)
+    for u in code.calls(tuple(cat["auto_calls"])):
+        if u.path in evaluated:
+            items.append(use_evidence(u, f"metrics logged automatically, with an evaluation on "
+                                         f"held-out data ({evaluated[u.path]})"))
+        else:
+            counter.append(use_evidence(u, "not counted: automatic logging alone records "
+                                           "metrics on the training data, and nothing here "
+                                           "evaluates on held-out data"))
     for path in snap.glob("dvc.yaml", "**/dvc.yaml"):
         parsed = snap.yaml(path)
         doc = parsed.value if parsed.ok else None
@@ -354,10 +550,50 @@ def offline_metrics(snap: Snapshot, code: CodeIndex) -> Fact:
                                        "DVC metrics"))
                 break
     return verdict("monitoring.offline_metrics", items,
-                   "metric logging (MLflow, W&B, DVC metrics, DVCLive, SageMaker/Vertex metrics)",
+                   "evaluation metrics logged (MLflow, W&B, DVC metrics, DVCLive, SageMaker/"
+                   "Vertex metrics; autologging only with an evaluation on held-out data)",
                    "Python files, notebooks and dvc.yaml",
-                   counter=not_counted(code, cat["calls"], ("mlflow", "wandb", "dvclive")),
+                   counter=counter[:5] + not_counted(
+                       code, [*cat["calls"], *cat["auto_calls"]], ("mlflow", "wandb", "dvclive")),
                    unparsed=code.unparsed, snap=snap)
+
+
+def _metric_names(u: Use) -> list[str]:
+    """Literal metric names of a logging call: its first argument when a string, and the string
+    keys of dicts passed to it. Empty when no name is a literal."""
+    node = u.node
+    if not isinstance(node, ast.Call):
+        return []
+    names: list[str] = []
+    first = node.args[0] if node.args else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        names.append(first.value)
+    for arg in [*node.args, *(k.value for k in node.keywords)]:
+        if isinstance(arg, ast.Dict):
+            names += [k.value for k in arg.keys
+                      if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return names
+
+
+def _held_out_evaluations(code: CodeIndex, cat: dict[str, Any]) -> dict[str, str]:
+    """Files (and notebooks) that evaluate a model on held-out data, with the first such call:
+    a live evaluation or metric call (``f1_score(y_test, ...)``, ``model.score(X_val, ...)``,
+    ``evaluate(test_ds)``) whose arguments name a test/validation/hold-out split, or a fit call
+    given validation data (``validation_data=``, ``eval_set=``)."""
+    held_out = re.compile(cat["held_out"])
+    evaluation = matcher(tuple(cat["evaluation_calls"]))
+    fit_keys = set(cat["validation_keywords"])
+    found: dict[str, str] = {}
+    for u in code.uses():
+        if u.path in found or not u.live:
+            continue
+        evaluates = u.kind == "call" and evaluation(u.name) and isinstance(u.node, ast.Call) \
+            and any(held_out.search(ast.unparse(a))
+                    for a in [*u.node.args, *(k.value for k in u.node.keywords)])
+        validates = u.kind == "key" and u.name in fit_keys and not is_off(u.node)
+        if evaluates or validates:
+            found[u.path] = u.text
+    return found
 
 
 def kpi_feedback(snap: Snapshot, code: CodeIndex) -> Fact:
@@ -422,7 +658,9 @@ def drift(snap: Snapshot, code: CodeIndex) -> Fact:
     """Drift monitored: drift libraries called (Evidently, whylogs, NannyML, alibi-detect cd,
     ...), SageMaker Model Monitor, Vertex model monitoring, Databricks quality monitors, Azure
     ML monitor schedules, own drift functions that run. A notebook counts only when a job runs
-    it (a one-off exploration is not monitoring)."""
+    it (a one-off exploration is not monitoring). A platform monitor (a schedule or monitoring
+    job that keeps running once created) created only from such a notebook cannot be observed:
+    the fact is then unknown rather than False."""
     cat = _cat()["drift"]
     calls = code.calls(tuple(cat["calls"]))
     items = [use_evidence(u, "drift monitoring") for u in calls if _counts_notebook(code, u)]
@@ -442,6 +680,14 @@ def drift(snap: Snapshot, code: CodeIndex) -> Fact:
         if d.kind == "function" and d.live and own.search(d.name) and (
                 not d.cell or code.notebook_scheduled(d.path)) and common.ml_context(snap, d.path):
             items.append(def_evidence(d, f"own drift computation `{d.name}`"))
+    created = [u for u in code.calls(tuple(cat["platform_setup"]))
+               if u.notebook and not _counts_notebook(code, u)]
+    if not items and created:
+        return common.unknown(
+            "monitoring.drift", "a platform drift monitor is created only from a notebook that "
+            "no job runs: it exists (and keeps running) if someone ran the notebook, which the "
+            "repository cannot show", [use_evidence(u, "monitor created from a notebook")
+                                       for u in created[:5]])
     return verdict("monitoring.drift", items,
                    "drift monitoring (Evidently, whylogs, NannyML, alibi-detect, Model Monitor, "
                    "quality monitors, own drift code)", "code, notebooks run by jobs, IaC, YAML",
@@ -463,7 +709,7 @@ def confidence_gates(code: CodeIndex) -> list[Evidence]:
     for d in code.defs.values():
         if not d.live or d.kind == "class" or d.cell is not None:
             continue
-        if not (code.files[d.path].serving or d.key in code.serving_keys):
+        if not code.serves(d):
             continue
         routes = any(routing.search(n.replace("_", " ")) for n in _names_and_strings(d.node))
         for node in common.walk(d.node):
@@ -490,13 +736,72 @@ def _gate(left: ast.expr, right: ast.expr, score: re.Pattern[str], explicit: re.
           threshold: re.Pattern[str], routes: bool) -> bool:
     for value, limit in ((left, right), (right, left)):
         text, bound = ast.unparse(value), ast.unparse(limit)
-        is_limit = (isinstance(limit, ast.Constant) and isinstance(limit.value, (int, float))
-                    and not isinstance(limit.value, bool)) or (
-            isinstance(limit, (ast.Name, ast.Attribute)) and (
-                threshold.search(bound) or explicit.search(bound)))
-        if score.search(text) and is_limit and (
+        if score.search(text) and _is_limit(limit, threshold, explicit) and (
                 routes or explicit.search(text) or explicit.search(bound)):
             return True
+    return False
+
+
+def _is_limit(limit: ast.expr, threshold: re.Pattern[str], explicit: re.Pattern[str]) -> bool:
+    """A number, or a name/attribute that names a threshold or a confidence."""
+    bound = ast.unparse(limit)
+    return (isinstance(limit, ast.Constant) and isinstance(limit.value, (int, float))
+            and not isinstance(limit.value, bool)) or (
+        isinstance(limit, (ast.Name, ast.Attribute)) and bool(
+            threshold.search(bound) or explicit.search(bound)))
+
+
+def fallback_gates(code: CodeIndex) -> list[Evidence]:
+    """Serving-path branches that replace an unsure prediction: an ``if`` comparing the
+    probability of the predicted class (``prob[pred]``, ``probs[label]``, ``max(probs)``) with
+    a threshold, whose body sets another answer (a string such as "other", or a prediction/
+    label variable). The model then says when it is outside what it knows (6.4). It is not
+    outlier review (4.4.2): nothing records the case. A constant index (``proba[1] > 0.5``) is
+    a binary decision, not a gate."""
+    cat = _cat()["confidence"]
+    score, explicit = re.compile(cat["score_side"]), re.compile(cat["explicit_side"])
+    threshold, answer = re.compile(cat["threshold_side"]), re.compile(cat["answer_target"])
+    items = []
+    for d in code.defs.values():
+        if not d.live or d.kind == "class" or d.cell is not None or not code.serves(d):
+            continue
+        for node in common.walk(d.node):
+            if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                    and len(node.test.comparators) == 1 and isinstance(
+                        node.test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))):
+                continue
+            left, right = node.test.left, node.test.comparators[0]
+            gated = any(_top_class(value, score) and _is_limit(limit, threshold, explicit)
+                        for value, limit in ((left, right), (right, left)))
+            if gated and _sets_answer(node.body, answer):
+                items.append(common.at(d.path, node.lineno, f"unsure prediction replaced "
+                                                            f"in `{d.name}`: "
+                                                            f"{ast.unparse(node.test)}"))
+                break
+    return items
+
+
+def _top_class(value: ast.expr, score: re.Pattern[str]) -> bool:
+    """The probability of the predicted class: a probability indexed by a variable, or the
+    maximum of the probabilities."""
+    if isinstance(value, ast.Subscript):
+        return not isinstance(value.slice, ast.Constant) and bool(
+            score.search(ast.unparse(value.value)))
+    if isinstance(value, ast.Call):
+        name = ast.unparse(value.func)
+        return name.rsplit(".", 1)[-1] in ("max", "amax") and bool(
+            score.search(ast.unparse(value)))
+    return False
+
+
+def _sets_answer(body: list[ast.stmt], answer: re.Pattern[str]) -> bool:
+    """The statements assign a string constant, or assign to a prediction/label target."""
+    for stmt in body:
+        for node in common.walk(stmt):
+            if isinstance(node, ast.Assign) and (
+                    (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+                    or any(answer.search(ast.unparse(t)) for t in node.targets)):
+                return True
     return False
 
 

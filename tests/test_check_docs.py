@@ -331,3 +331,107 @@ def test_questionnaire_wording_model_risk_evaluation_counts(snapshot: MakeSnapsh
     snap = snapshot({"README.md": f"# Ranker\n\n## Model risk evaluation\n\n{PROSE}\n"})
     fact = facts(snap)["docs.model_risk"]
     assert fact.value is True and fact.evidence[0].line == 3
+
+
+def cells(*markdown: str) -> str:
+    return json.dumps({"cells": [{"cell_type": "markdown", "source": m} for m in markdown]})
+
+
+def test_a_title_heading_is_judged_on_its_introduction(snapshot: MakeSnapshot) -> None:
+    notebook = cells(
+        "# 01 - Data Analysis and Preparation\n\nThis notebook covers the following tasks:\n\n"
+        "1. Perform exploratory data analysis.\n2. Prepare the data in BigQuery.\n"
+        "3. Generate a schema for the source data.\n",
+        "## 4. Create the dataset resource\n\nThe resource is retrieved by display name. "
+        "Because several datasets can have the same display name, we take the most recently "
+        "updated one and print its identifier for the next notebooks to use.\n")
+    fact = facts(snapshot({"01-dataset.ipynb": notebook}))["docs.data_preparation"]
+    assert fact.value is False
+    assert any(e.detail.startswith("cell 1: heading 'Data Analysis and Preparation' has content "
+                                   "but does not give a motivation") for e in fact.evidence)
+    motivated = cells(
+        "# Data preparation\n\nWe drop trips without coordinates because the distance "
+        "features cannot be computed for them, and we split by date so that the test set only "
+        "holds trips later than the training ones, to avoid leaking the future.\n",
+        "## Setup\n\nInstall the packages listed in requirements.txt before running anything "
+        "in this notebook, then restart the kernel once so the new versions are loaded.\n")
+    fact = facts(snapshot({"01-dataset.ipynb": motivated}))["docs.data_preparation"]
+    assert fact.value is True and fact.evidence[0].detail.startswith("cell 1:")
+
+
+def test_data_prep_heading_with_a_reason(snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"README.md": "# Taxi fares\n\n## Data Prep\n\nWe compute the trip duration "
+                                  "from pick-up and drop-off times since minutes are easier for "
+                                  "the model to use than two timestamps, and remove fares below "
+                                  "zero.\n"})
+    fact = facts(snap)["docs.data_preparation"]
+    assert fact.value is True and fact.evidence[0].line == 3
+
+
+def test_data_definition_must_define_the_features(snapshot: MakeSnapshot) -> None:
+    uses = snapshot({"README.md": "## Generate raw data schema\n\nThe generated data schema "
+                                  "will be used to:\n\n1. Identify the raw data types and "
+                                  "shapes in the transformation.\n2. Create the serving input "
+                                  "signature of the custom model.\n3. Validate new raw "
+                                  "training data in the pipeline.\n"})
+    fact = facts(uses)["docs.data_definition"]
+    assert fact.value is False
+    assert "does not give the features and what they mean" in fact.evidence[1].detail
+    defined = snapshot({"README.md": "## Data schema\n\n- `trip_miles`: distance driven\n"
+                                     "- `fare`: total fare in dollars\n"
+                                     "- `tip_bin` - 1 when the tip exceeds 20%\n"})
+    fact = facts(defined)["docs.data_definition"]
+    assert fact.value is True and fact.evidence[0].line == 1
+
+
+def test_model_choice_is_about_a_model_not_a_monitoring_baseline(snapshot: MakeSnapshot) -> None:
+    monitoring_baseline = snapshot({"notebook.ipynb": cells(
+        "### Explore Baseline\n\nNow fetch the baseline results from the processing job. The "
+        "baseline statistics and suggested constraints are compared with the captured data "
+        "every hour by the model monitor to detect drift in the features.\n",
+        "### Define the model monitor baseline\n\nCreate the baseline processing job using the "
+        "training data, because the monitor compares production traffic with it.\n")})
+    fact = facts(monitoring_baseline)["docs.model_choice"]
+    assert fact.value is False
+    assert not any("Define the model monitor baseline" in e.detail for e in fact.evidence)
+    reasons_without_a_model = snapshot({"README.md": "## Approach\n\nWe chose to run the "
+                                                     "pipeline nightly because the upstream "
+                                                     "tables are refreshed at midnight. The "
+                                                     "model is a gradient boosted tree with "
+                                                     "two hundred trees.\n"})
+    fact = facts(reasons_without_a_model)["docs.model_choice"]
+    assert fact.value is False
+    assert any(e.path == "README.md" and e.line == 1 and "justification does not name a model"
+               in e.detail for e in fact.evidence)
+
+
+def test_benchmark_of_candidate_models_justifies_the_choice(snapshot: MakeSnapshot) -> None:
+    notebook = cells("# Generative AI\n\nIntro.\n",
+                     "## Benchmarks\n\nWe benchmark GPT-3.5 and GPT-4 with zero-shot and "
+                     "few-shot prompts against our fine-tuned BERT model. Few-shot learning "
+                     "performs better than zero-shot, and the fine-tuned model reaches a "
+                     "similar F1 score at a fraction of the inference cost.\n")
+    fact = facts(snapshot({"notebooks/benchmarks.ipynb": notebook}))["docs.model_choice"]
+    assert fact.value is True
+    assert fact.evidence[0].detail.startswith("cell 2: 'Benchmarks'")
+
+
+def test_architecture_diagram_image_under_any_heading(snapshot: MakeSnapshot) -> None:
+    readme = ("# Churn service\n\n<p align=\"center\">\n  <img src=\"mlops.png\" alt=\"MLOps "
+              "lifecycle\" width=\"400\"/>\n</p>\n\n## Getting started\n\n" + PROSE + "\n")
+    fact = facts(snapshot({"README.md": readme}))["docs.architecture"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("README.md", 4)
+    assert "MLOps lifecycle" in fact.evidence[0].detail
+    screenshot = readme.replace('alt="MLOps lifecycle"', 'alt="role"').replace(
+        "mlops.png", "docs/studio-role.png")
+    assert facts(snapshot({"README.md": screenshot}))["docs.architecture"].value is False
+    alone = snapshot({"README.md": "![System architecture](docs/architecture.png)\n"})
+    assert facts(alone)["docs.architecture"].value is False
+
+
+def test_a_title_heading_of_a_plain_topic_keeps_its_whole_document(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"docs/retraining.md": f"# Retraining\n\n## Schedule\n\n{PROSE}\n"})
+    fact = facts(snap)["docs.retraining"]
+    assert fact.value is True and fact.evidence[0].line == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_auditor.checks import experimentation
+from mlops_auditor.checks import configfiles, experimentation
 from mlops_auditor.model import Fact
 
 from .conftest import MakeSnapshot
@@ -282,3 +282,162 @@ def test_a_hash_bucket_that_picks_the_variant_is_sticky(snapshot: MakeSnapshot) 
     found = facts(snapshot, {"app.py": app})
     assert found["experimentation.sticky"].value is True
     assert found["experimentation.sticky"].evidence[0].path == "app.py"
+
+
+# -- capture happens on a prediction path ----------------------------------------------------
+
+def test_a_join_in_data_preparation_is_not_capture(snapshot: MakeSnapshot) -> None:
+    capture = facts(snapshot, {"train_and_log.py": """
+        import mlflow
+        import pandas as pd
+
+        class Wrapper(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input):
+                return self.model[model_input["basket"][0]]
+
+        def load_reviews(path):
+            data = pd.read_csv(path)
+            scores = pd.read_csv(path + ".scores")
+            return data.merge(scores, on="productId")
+
+        load_reviews("reviews.csv")
+        mlflow.pyfunc.log_model("model", python_model=Wrapper())
+        """})["experimentation.capture"]
+    assert capture.value is False
+    assert "did not find" in capture.evidence[0].detail
+
+
+def test_client_of_a_deployed_model_that_stores_request_and_prediction(
+        snapshot: MakeSnapshot) -> None:
+    capture = facts(snapshot, {"api/handler.py": """
+        import boto3
+        runtime = boto3.client("sagemaker-runtime")
+        table = boto3.resource("dynamodb").Table("predictions")
+
+        def handler(event, context):
+            payload = event["body"]
+            result = runtime.invoke_endpoint(EndpointName="m", Body=payload)
+            prediction = result["Body"].read()
+            table.put_item(Item={"input": payload, "prediction": prediction})
+            return prediction
+        """, "template.yaml": """
+        Resources:
+          Api:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: handler.handler, CodeUri: api/}
+        """})["experimentation.capture"]
+    assert capture.value is True
+    assert (capture.evidence[0].path, capture.evidence[0].line) == ("api/handler.py", 10)
+
+
+def test_batch_prediction_jobs_that_keep_inputs_with_predictions(snapshot: MakeSnapshot) -> None:
+    vertex = facts(snapshot, {"pipeline/components.py": """
+        from google.cloud import aiplatform as vertex_ai
+
+        def batch_predict(model, source, destination):
+            return vertex_ai.BatchPredictionJob.create(
+                job_display_name="scores", model_name=model, gcs_source=source,
+                gcs_destination_prefix=destination)
+
+        batch_predict("m", "gs://in/*.jsonl", "gs://out")
+        """})["experimentation.capture"]
+    assert vertex.value is True
+    assert (vertex.evidence[0].path, vertex.evidence[0].line) == ("pipeline/components.py", 5)
+    assert "gcs_destination_prefix" in vertex.evidence[0].detail
+    unjoined = facts(snapshot, {"pipeline/components.py": """
+        from sagemaker.transformer import Transformer
+        Transformer("m", 1, "ml.m5.large").transform("s3://in", content_type="text/csv")
+        """})["experimentation.capture"]
+    assert unjoined.value is False
+    joined = facts(snapshot, {"pipeline/components.py": """
+        from sagemaker.transformer import Transformer
+        Transformer("m", 1, "ml.m5.large").transform("s3://in", join_source="Input")
+        """})["experimentation.capture"]
+    assert joined.value is True and joined.evidence[0].line == 3
+
+
+DATA_API = """
+    import { SageMakerRuntimeClient, InvokeEndpointCommand } from '@aws-sdk/client-runtime';
+    import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+
+    export const getInference = async (id: string, data: DataType) => {
+        const result = await sagemaker.send(new InvokeEndpointCommand({ Body: encode(data) }));
+        const predict = decode(result.Body);
+        // the record keeps the input next to the prediction
+        const item = marshall({ ...data, predict });
+        await dynamo.send(new PutItemCommand({ TableName: table, Item: item }));
+        return predict;
+    };
+    """
+
+
+def test_typescript_handler_storing_inputs_and_predictions(snapshot: MakeSnapshot) -> None:
+    capture = facts(snapshot, {"consumers/api/src/data.ts": DATA_API})[
+        "experimentation.capture"]
+    assert capture.value is True
+    assert (capture.evidence[0].path, capture.evidence[0].line) == (
+        "consumers/api/src/data.ts", 10)
+    store_only = DATA_API.replace("new InvokeEndpointCommand", "new GetItemCommand")
+    capture = facts(snapshot, {"consumers/api/src/data.ts": store_only})[
+        "experimentation.capture"]
+    assert capture.value is False
+
+
+# -- templated manifests and Istio header routes ---------------------------------------------
+
+HELM_VIRTUAL_SERVICE = """
+    apiVersion: networking.istio.io/v1alpha3
+    kind: Gateway
+    metadata: {name: gw}
+    spec:
+      servers:
+      - port:
+          number: {{ .Values.ingress.port }}
+    ---
+    apiVersion: networking.istio.io/v1alpha3
+    kind: VirtualService
+    metadata:
+      name: model
+    spec:
+      http:
+      - match:
+        - headers:
+            x-api-version:
+              exact: 'blue'
+        route:
+        - destination:
+            host: {{ .Values.svc.name }}-blue
+      - route:
+        - destination:
+            host: {{ .Values.svc.name }}-green
+          weight: {{ .Values.weight.green }}
+        - destination:
+            host: {{ .Values.svc.name }}-blue
+          weight: {{ .Values.weight.blue }}
+    """
+
+
+def test_helm_templated_istio_weights_split_at_random(snapshot: MakeSnapshot) -> None:
+    result = facts(snapshot, {"charts/ab/templates/istio.yaml": HELM_VIRTUAL_SERVICE})
+    split = result["experimentation.traffic_split"]
+    assert split.value is True
+    assert (split.evidence[0].path, split.evidence[0].line) == (
+        "charts/ab/templates/istio.yaml", 26)
+    assert result["experimentation.random_split"].value is True
+    sticky = result["experimentation.sticky"]
+    assert sticky.value is False
+    assert any("not sticky: routes matched on x-api-version" in e.detail and e.line == 16
+               for e in sticky.evidence)
+
+
+def test_istio_route_on_a_user_header_is_sticky(snapshot: MakeSnapshot) -> None:
+    keyed = HELM_VIRTUAL_SERVICE.replace("x-api-version:", "end-user:")
+    sticky = facts(snapshot, {"charts/ab/templates/istio.yaml": keyed})["experimentation.sticky"]
+    assert sticky.value is True
+    assert "end-user" in sticky.evidence[0].detail
+
+
+def test_detemplated_keeps_line_numbers_and_blanks_tag_lines() -> None:
+    text = "a: {{ .Values.a }}\n{{- if .Values.b }}\nb: x-{{ .Values.b }}\n{{- end }}\nc: 1"
+    assert configfiles.detemplated(text) == "a: TEMPLATED\n\nb: x-TEMPLATED\n\nc: 1"
+    assert configfiles.detemplated("a: 1\n") is None

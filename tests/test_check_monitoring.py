@@ -223,7 +223,7 @@ def test_alerts_prometheus_rule_kind_and_cloudformation(snapshot: MakeSnapshot) 
             Resources:
               ErrorAlarm:
                 Type: AWS::CloudWatch::Alarm
-                Properties: {MetricName: Errors}
+                Properties: {MetricName: Errors, AlarmActions: [!Ref Topic]}
             """})["monitoring.alerts"]
     assert fact.value is True
     paths = {e.path for e in fact.evidence}
@@ -512,11 +512,23 @@ def test_bicep_budget_and_alerts(snapshot: MakeSnapshot) -> None:
         */
         resource latency 'Microsoft.Insights/metricAlerts@2018-03-01' = {
           name: 'latency'
+          properties: {
+            actions: [
+              { actionGroupId: group.id }
+            ]
+          }
+        }
+        resource silent 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+          name: 'silent'
+          properties: {
+            actions: []
+          }
         }
         """})
     alerts = result["monitoring.alerts"]
     assert alerts.value is True
     assert [(e.path, e.line) for e in alerts.evidence] == [("infra/main.bicep", 10)]
+    assert "with notification actions" in alerts.evidence[0].detail
     assert result["monitoring.cost"].value is False
 
 
@@ -543,3 +555,217 @@ def test_functions_named_after_drift_or_kpis_in_non_ml_code_do_not_count(
     ml = "import pandas as pd\n" + code
     found = {f.id: f for f in monitoring.collect(snapshot({"tool/summary.py": ml}))}
     assert found["monitoring.drift"].value is True
+
+
+# -- alarms notify someone only through their actions ----------------------------------------
+
+GATED_ALARM = """
+    AWSTemplateFormatVersion: "2010-09-09"
+    Resources:
+      Api:
+        Type: AWS::Serverless::Function
+        Properties:
+          DeploymentPreference:
+            Type: Canary10Percent5Minutes
+            Alarms: [!Ref ErrorAlarm]
+      ErrorAlarm:
+        Type: AWS::CloudWatch::Alarm
+        Properties:
+          MetricName: Errors
+          Threshold: 0
+      RetrainRule:
+        Type: AWS::Events::Rule
+        Properties:
+          EventPattern:
+            detail-type: ["CloudWatch Alarm State Change"]
+          Targets:
+            - Arn: !Sub "arn:aws:codepipeline:${AWS::Region}:${AWS::AccountId}:train"
+              Id: retrain
+    """
+
+
+def test_alarm_without_actions_alerts_no_one(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"template.yaml": GATED_ALARM})["monitoring.alerts"]
+    assert fact.value is False
+    silent = [e for e in fact.evidence if "has no actions" in e.detail]
+    assert [(e.path, e.line) for e in silent] == [("template.yaml", 10)]
+    assert "only gate the deployment of Api" in details(fact)
+    assert "event rule RetrainRule on alarm state changes targets arn:aws:codepipeline" in \
+        details(fact)
+
+
+def test_alarm_forwarded_to_a_topic_by_an_event_rule_alerts(snapshot: MakeSnapshot) -> None:
+    forwarded = GATED_ALARM.replace(
+        '- Arn: !Sub "arn:aws:codepipeline:${AWS::Region}:${AWS::AccountId}:train"',
+        "- Arn: !Ref OnCallTopic").rstrip(" ")
+    forwarded += "      OnCallTopic:\n        Type: AWS::SNS::Topic\n"
+    fact = facts(snapshot, {"template.yaml": forwarded})["monitoring.alerts"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 10
+    assert "forwarded to a notification (event rule RetrainRule notifies OnCallTopic)" in \
+        fact.evidence[0].detail
+
+
+def test_terraform_alarm_needs_alarm_actions(snapshot: MakeSnapshot) -> None:
+    silent = facts(snapshot, {"main.tf": """
+        resource "aws_cloudwatch_metric_alarm" "errors" {
+          metric_name = "Errors"
+          alarm_actions = []
+        }
+        """})["monitoring.alerts"]
+    assert silent.value is False
+    assert "not counted: resource aws_cloudwatch_metric_alarm.errors has no actions" in \
+        details(silent)
+    loud = facts(snapshot, {"main.tf": """
+        resource "aws_cloudwatch_metric_alarm" "errors" {
+          metric_name   = "Errors"
+          alarm_actions = [aws_sns_topic.oncall.arn]
+        }
+        """})["monitoring.alerts"]
+    assert loud.value is True
+    assert (loud.evidence[0].path, loud.evidence[0].line) == ("main.tf", 2)
+
+
+def test_alarm_created_in_code_needs_actions(snapshot: MakeSnapshot) -> None:
+    silent = facts(snapshot, {"ops/alarms.py": """
+        import boto3
+        boto3.client("cloudwatch").put_metric_alarm(AlarmName="errors", Threshold=0)
+        """})["monitoring.alerts"]
+    assert silent.value is False
+    assert "alarm created without actions" in details(silent)
+    loud = facts(snapshot, {"ops/alarms.py": """
+        import boto3
+        def create(topic):
+            boto3.client("cloudwatch").put_metric_alarm(AlarmName="errors",
+                                                        AlarmActions=[topic])
+        create("arn:aws:sns:eu-west-1:1:oncall")
+        """})["monitoring.alerts"]
+    assert loud.value is True
+    assert (loud.evidence[0].path, loud.evidence[0].line) == ("ops/alarms.py", 4)
+
+
+# -- offline metrics are evaluations on held-out data ----------------------------------------
+
+def test_autolog_alone_records_training_metrics_only(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"train.py": """
+        import mlflow
+        from sklearn.linear_model import LogisticRegression
+        mlflow.sklearn.autolog()
+        with mlflow.start_run():
+            LogisticRegression().fit(X, y)
+        """})["monitoring.offline_metrics"]
+    assert fact.value is False
+    counter = [e for e in fact.evidence if "automatic logging alone" in e.detail]
+    assert [(e.path, e.line) for e in counter] == [("train.py", 4)]
+
+
+def test_autolog_with_a_held_out_evaluation_counts(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"train.py": """
+        import mlflow
+        from sklearn.metrics import f1_score
+        mlflow.sklearn.autolog()
+        with mlflow.start_run():
+            model.fit(X_train, y_train)
+            f1_score(y_test, model.predict(X_test))
+        """})["monitoring.offline_metrics"]
+    assert fact.value is True
+    assert fact.evidence[0].line == 4
+    assert "held-out data (f1_score(y_test" in fact.evidence[0].detail
+
+
+def test_logged_training_metrics_only_are_not_an_evaluation(snapshot: MakeSnapshot) -> None:
+    train_only = facts(snapshot, {"train.py": """
+        import mlflow
+        mlflow.log_metric("train_loss", 0.3)
+        mlflow.log_metrics({"training_accuracy": 0.9})
+        """})["monitoring.offline_metrics"]
+    assert train_only.value is False
+    assert "training-set metrics only" in details(train_only)
+    evaluated = facts(snapshot, {"train.py": """
+        import mlflow
+        mlflow.log_metrics({"train_loss": 0.3, "val_f1": 0.8})
+        """})["monitoring.offline_metrics"]
+    assert evaluated.value is True and evaluated.evidence[0].line == 3
+
+
+# -- api logging: health handlers and what a log line is about -------------------------------
+
+RAY_APP = """
+    from fastapi import FastAPI
+    from ray import serve
+    import logging
+    app = FastAPI()
+    logger = logging.getLogger(__name__)
+
+    @serve.deployment
+    @serve.ingress(app)
+    class Model:
+        @app.get("/")
+        def _index(self):
+            \"\"\"Health check.\"\"\"
+            return {"status": 200}
+
+        @app.post("/predict/")
+        async def _predict(self, request):
+            logger.info("loading %s", "weights")
+            return {"y": 1}
+    """
+
+
+def test_health_handler_by_docstring_and_log_lines_about_something_else(
+        snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"serve.py": RAY_APP})["monitoring.api_logging"]
+    assert fact.value is False
+    assert fact.evidence[0].detail.startswith("missing request/response logging")
+    assert any(e.path == "serve.py" and e.line == 11 and "health route /" in e.detail
+               for e in fact.evidence)
+    logged = RAY_APP.replace('logger.info("loading %s", "weights")',
+                             'logger.info("request %s", await request.json())')
+    fact = facts(snapshot, {"serve.py": logged})["monitoring.api_logging"]
+    assert fact.value is True
+    assert {e.line for e in fact.evidence} == {11, 18}
+
+
+# -- drift monitors created only from a notebook ---------------------------------------------
+
+def test_platform_monitor_created_from_an_unscheduled_notebook_is_unknown(
+        snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"08-monitoring.ipynb": notebook(
+        "from google.cloud import aiplatform_v1beta1 as beta\n"
+        "client = beta.JobServiceClient()\n"
+        "client.create_model_deployment_monitoring_job(parent=p, job=j)")})["monitoring.drift"]
+    assert fact.value is None and "only from a notebook" in (fact.unknown or "")
+    assert fact.evidence[0].path == "08-monitoring.ipynb"
+    explored = facts(snapshot, {"08-monitoring.ipynb": notebook(
+        "from evidently.report import Report\nReport(metrics=[]).run(None, None)")})[
+        "monitoring.drift"]
+    assert explored.value is False
+
+
+# -- the code index: what a model-server class brings onto the serving path ------------------
+
+def test_training_script_around_a_model_server_class_is_not_serving(
+        snapshot: MakeSnapshot) -> None:
+    code = monitoring.code_index(snapshot({"train_and_log.py": """
+        import mlflow
+        import pandas as pd
+
+        class Wrapper(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input):
+                return clean(model_input)
+
+        def clean(frame):
+            return frame.dropna()
+
+        def load():
+            return pd.read_csv("a.csv").merge(pd.read_csv("b.csv"))
+
+        load()
+        mlflow.pyfunc.log_model("model", python_model=Wrapper())
+        """}))
+    uses = {u.name: u for u in code.calls(("*",))}
+    assert code.on_serving_path(uses["clean"])
+    assert not code.on_serving_path(uses["pandas.read_csv().merge"])
+    assert not code.on_serving_path(uses["mlflow.pyfunc.log_model"])
+    assert {d.name for d in code.defs.values() if code.serves(d)} == {
+        "Wrapper", "predict", "clean"}
