@@ -861,6 +861,13 @@ def _template(snap: Snapshot, path: str, text: str, scan: Scan) -> None:
     elif _CFN_YAML_HINT.search(text):
         parsed = snap.yaml(path)
         kind = "cloudformation"
+    elif _CLUSTER_HEAD.search(text) and _CLUSTER_WORKERS.search(text):
+        parsed = snap.yaml(path)
+        if parsed.ok:
+            _compute_cluster(path, parsed.value, snap.lines(path), scan)
+        else:
+            scan.broken(path)
+        return
     elif _K8S_API_HINT.search(text) and _K8S_KIND_HINT.search(text):
         if len(text) > common.catalogue("iac")["max_manifest_parse_bytes"]:
             _kubernetes_by_lines(path, snap.lines(path), scan)
@@ -879,6 +886,26 @@ def _template(snap: Snapshot, path: str, text: str, scan: Scan) -> None:
         _cloudformation(path, parsed.value, lines, scan)
     else:
         _kubernetes(path, parsed.value, lines, scan)
+
+
+_CLUSTER_HEAD = re.compile(r"^head_node_type\s*:", re.MULTILINE)
+_CLUSTER_WORKERS = re.compile(r"^(worker_node_types|available_node_types)\s*:", re.MULTILINE)
+
+
+def _compute_cluster(path: str, config: Any, lines: list[str], scan: Scan) -> None:
+    """Ray cluster launcher configs and Anyscale compute configs: a head node type and worker
+    node types (instance types, counts, disks) declared as data, from which the platform builds
+    the cluster a job or service runs on."""
+    if not isinstance(config, dict) or "head_node_type" not in config:
+        return
+    workers = config.get("worker_node_types") or config.get("available_node_types")
+    if not isinstance(workers, list | dict) or not workers:
+        return
+    head = config["head_node_type"]
+    kind = head.get("instance_type") if isinstance(head, dict) else head
+    scan.define("compute-cluster", path, _key_line(lines, "head_node_type"),
+                f"cluster compute definition: head node {kind}, {len(workers)} worker node "
+                "type(s)")
 
 
 def _cloudformation(path: str, template: Any, lines: list[str], scan: Scan) -> None:

@@ -136,6 +136,12 @@ def _share(fact_id: str, history: History, commits: list[Commit], seen: list[Com
     if not commits:
         return unknown(fact_id, "insufficient history: no commit after the initial one "
                                 "(bots apart) to judge")
+    least = int(catalogue("process")["min_commits"])
+    if len(commits) < least:
+        through = sum(1 for c in commits if c.pr is not None)
+        return unknown(fact_id, f"insufficient history: {scope} ({through} through pull/merge "
+                                f"requests) are too few to judge a practice (at least {least})",
+                       [Evidence(f"{through} of {scope} arrived through pull/merge requests")])
     through_pr = [c for c in commits if c.pr is not None]
     direct = [c for c in commits if c.pr is None]
     kinds = Counter(c.pr for c in through_pr if c.pr)

@@ -609,3 +609,25 @@ def test_nested_cdk_app_keeps_its_own_stages(snapshot: MakeSnapshot) -> None:
     assert f["iac.environments"].value == ("dev", "prod")
     assert len(f["iac.environments"].evidence) == 2
     assert "CDK app seed class Endpoint" in details(f["iac.preprod_and_prod"])
+
+
+def test_ray_or_anyscale_cluster_compute_config_is_iac(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"deploy/cluster_compute.yaml": """\
+        cloud: my-cloud
+        head_node_type:
+          name: head
+          instance_type: g5.4xlarge
+        worker_node_types:
+        - name: gpu_worker
+          instance_type: g5.4xlarge
+          min_workers: 1
+        """}))
+    assert found["iac.present"].value is True
+    assert "compute-cluster" in (found["iac.tools"].value or ())
+    assert found["iac.present"].evidence[0].line == 2
+
+
+def test_a_yaml_naming_a_head_node_without_workers_is_not_a_cluster(
+        snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"notes.yaml": "head_node_type: big\nworker_node_types: []\n"}))
+    assert found["iac.present"].value is False

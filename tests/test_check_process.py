@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_auditor.checks import process
+from mlops_auditor.checks import common, process
 from mlops_auditor.model import Fact
 from mlops_auditor.snapshot import Snapshot, open_snapshot
 from tests.conftest import MakeSnapshot
@@ -18,6 +18,16 @@ GITHUB_WEB = "GitHub <noreply@github.com>"
 ADA = "Ada Dev <ada@example.com>"
 BO = "Bo Lead <bo@example.com>"
 DEPENDABOT = "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>"
+
+
+@pytest.fixture(autouse=True)
+def judge_any_share(request: pytest.FixtureRequest) -> Iterator[None]:
+    """These tests build tiny histories: judge a share from one commit on, except in the test
+    of that minimum itself."""
+    if "minimum" not in request.node.name:
+        common.use_extensions([{"process": {"min_commits": 1}}])
+    yield
+    common.use_extensions([])
 
 
 @pytest.fixture
@@ -454,3 +464,13 @@ def test_odd_rule_shapes_do_not_raise(snapshot: MakeSnapshot) -> None:
 
     assert facts["process.ruleset_approvals"].value is None
     assert facts["process.codeowners"].value is False
+
+
+def test_minimum_commits_a_share_needs(repo: RepoBuilder) -> None:
+    """Fewer commits than the catalogue's min_commits say nothing about a practice."""
+    repo.merge_pr(1, "a", {"a.py": "x = 1\n"})
+    repo.merge_pr(2, "b", {"b.py": "x = 2\n"})
+    fact = facts_of(repo.path)["process.pr_share"]
+    assert fact.value is None
+    assert "too few to judge" in (fact.unknown or "")
+    assert fact.evidence[0].detail.startswith("2 of 2 non-bot first-parent commits")
