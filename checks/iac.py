@@ -24,6 +24,9 @@ FACTS = {
     "iac.preprod_and_prod": ">=1 pre-production env (dev/test/staging/qa/uat/acc/preprod) AND a "
                             "production env built from the same definitions",
     "iac.unparseable": "IaC files that could not be parsed (paths)",
+    "iac.ml_infrastructure": "the IaC defines ML training or serving infrastructure itself "
+                             "(SageMaker, Azure ML computes and endpoints, Vertex AI, Databricks "
+                             "jobs and serving endpoints, KServe/Seldon/Ray, compute clusters)",
 }
 
 WHAT = ("infrastructure as code (Terraform resources or modules, CloudFormation/SAM templates, "
@@ -125,9 +128,22 @@ def collect(snap: Snapshot) -> list[Fact]:
         evidence = common.unreadable(snap, broken)
         return [*(common.unknown(fid, reason, evidence) for fid in
                   ("iac.present", "iac.tools", "iac.resources", "iac.environments",
-                   "iac.preprod_and_prod")), _unparseable(snap, broken)]
+                   "iac.preprod_and_prod", "iac.ml_infrastructure")), _unparseable(snap, broken)]
     return [_present(snap, scan), _tools(scan), _resources(scan), _environments(scan),
-            _preprod_and_prod(snap, scan), _unparseable(snap, broken)]
+            _preprod_and_prod(snap, scan), _unparseable(snap, broken), _ml_infrastructure(scan)]
+
+
+def _ml_infrastructure(scan: Scan) -> Fact:
+    """Definitions of the compute that trains or serves models (catalogue ml_infrastructure):
+    with them in code, a run or deployment can be traced to the infrastructure it used. A
+    workspace, a storage account or a generic Kubernetes Deployment is not enough."""
+    pattern = re.compile(common.catalogue("iac")["ml_infrastructure"])
+    items = [common.at(d.path, d.line, f"{d.tool}: {d.detail}") for d in scan.definitions
+             if pattern.search(f"{d.tool}: {d.detail}")]
+    return common.found("iac.ml_infrastructure", items, "ML training or serving infrastructure "
+                        "(SageMaker, Azure ML computes/endpoints, Vertex AI, Databricks jobs or "
+                        "serving endpoints, KServe/Seldon/Ray, compute clusters)",
+                        f"{len(scan.definitions)} IaC definition(s)")
 
 
 def stage_of(name: str) -> str | None:

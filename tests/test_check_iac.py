@@ -631,3 +631,21 @@ def test_a_yaml_naming_a_head_node_without_workers_is_not_a_cluster(
         snapshot: MakeSnapshot) -> None:
     found = facts(snapshot({"notes.yaml": "head_node_type: big\nworker_node_types: []\n"}))
     assert found["iac.present"].value is False
+
+
+def test_ml_infrastructure_needs_training_or_serving_compute(snapshot: MakeSnapshot) -> None:
+    serving = facts(snapshot({"infra/main.tf": """\
+        resource "aws_s3_bucket" "data" {
+          bucket = "x"
+        }
+        resource "aws_sagemaker_endpoint" "churn" {
+          name                 = "churn"
+          endpoint_config_name = "churn"
+        }
+        """}))
+    fact = serving["iac.ml_infrastructure"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("infra/main.tf", 4)
+    storage_only = facts(snapshot({"infra/main.tf": 'resource "aws_s3_bucket" "data" {\n'
+                                                    '  bucket = "x"\n}\n'}))
+    assert storage_only["iac.ml_infrastructure"].value is False
