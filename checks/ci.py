@@ -3,6 +3,7 @@ on which events (pull requests, merges to the default branch, tags, schedules, b
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 import shlex
@@ -11,13 +12,14 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from mlops_auditor.checks import common, iac
+from mlops_auditor import parsers
+from mlops_auditor.checks import common, iac, precommit
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot, matching
 
 FACTS = {
     "ci.present": "CI configuration with at least one job (GitHub Actions, GitLab CI, Azure "
-                  "Pipelines, Jenkins, CircleCI, Bitbucket Pipelines)",
+                  "Pipelines, Jenkins, CircleCI, Bitbucket Pipelines, AWS CodePipeline)",
     "ci.systems": "the CI systems whose configuration defines jobs",
     "ci.pr_tests": "a job triggered by pull/merge requests runs automated tests whose failure "
                    "fails the job (`|| true`, continue-on-error, allow_failure, unguarded pipes "
@@ -34,7 +36,8 @@ FACTS = {
     "ci.iac_apply_on_merge": "a job triggered by a push/merge to the default branch applies IaC "
                              "(terraform apply, bundle deploy, cdk/sam deploy, pulumi up, helm "
                              "upgrade/install, kubectl apply, az deployment, cloudformation "
-                             "deploy)",
+                             "deploy); a pipeline that applies only other stacks while its own "
+                             "stack is deployed by hand does not count",
     "ci.deploy_manual_only": "deploy steps exist but only run when started by hand "
                              "(workflow_dispatch, when: manual, no automatic trigger)",
     "ci.iac_apply_on_pr": "infrastructure is applied from pull-request or feature-branch jobs, "
@@ -48,7 +51,7 @@ FACTS = {
 
 SYSTEMS = {"github-actions": "GitHub Actions", "gitlab-ci": "GitLab CI",
            "azure-pipelines": "Azure Pipelines", "jenkins": "Jenkins", "circleci": "CircleCI",
-           "bitbucket-pipelines": "Bitbucket Pipelines"}
+           "bitbucket-pipelines": "Bitbucket Pipelines", "aws-codepipeline": "AWS CodePipeline"}
 DEPLOYS = frozenset({"deploy", "deploy_iac"})
 FEATURE = "feature-x"  # a sample feature branch name: what a pull request's branch is called
 TAG = "v1.2.3"  # a sample release tag
@@ -141,6 +144,7 @@ class Command:
     soft: str | None = None  # why its failure cannot fail the job
     envs: frozenset[str] = frozenset()
     env_param: bool = False  # the command itself is run for each of several environments
+    scope: str | None = None  # why this IaC apply leaves the infrastructure to hand deployment
 
     @property
     def kinds(self) -> set[str]:
@@ -1988,6 +1992,1187 @@ def _bitbucket_steps(scan: Scan, path: str, lines: list[str], section: str, item
                     soft="after-script: its failure does not fail the step")
 
 
+# -- AWS CodePipeline and CodeBuild ---------------------------------------------------------
+#
+# A pipeline is read from CloudFormation (AWS::CodePipeline::Pipeline) or from CDK code read as
+# text, into actions; the actions become jobs of the same model as the other systems. Source
+# actions give the runs, CodeBuild actions run their buildspec's commands (a script a command
+# runs is followed one level), deploy actions deploy by provider.
+
+@dataclass
+class _Action:
+    """One action of a pipeline stage, read from CloudFormation or CDK."""
+
+    stage: str
+    name: str
+    category: str  # source, build, test, deploy, approval, invoke
+    provider: str
+    line: int | None
+    position: int = 0  # index of its stage
+    order: int = 1  # RunOrder inside the stage
+    branch: str | None = None  # source: the branch it watches
+    idle: str | None = None  # source: why it never starts the pipeline
+    buildspec: str | None = None  # build: a buildspec file of the repository
+    inline: tuple[tuple[str, int | None], ...] = ()  # build: commands written in the pipeline
+    classes: frozenset[str] = frozenset()  # deploy: what it does
+    text: str = ""  # deploy: the command it stands for
+    about: str = ""  # deploy: what it applies, for the evidence
+    target: str | None = None  # deploy: the stack it applies (see _same_stack)
+    missing: str | None = None  # what could not be resolved
+
+
+@dataclass
+class _Pipeline:
+    """A pipeline's actions and the runs that start it besides its source actions."""
+
+    path: str
+    name: str
+    line: int | None
+    own: str | None  # the stack that defines it: "template:<file>" or "cdk-app:<folder>"
+    actions: list[_Action] = field(default_factory=list)
+    events: list[Run] = field(default_factory=list)
+    triggers: dict[str, list[Run]] = field(default_factory=dict)  # source action -> its runs
+
+
+@cache
+def _cp() -> dict[str, Any]:
+    cat: dict[str, Any] = _cat()["codepipeline"]
+    return cat
+
+
+def _words(name: str) -> str:
+    """``DeployModelDev`` -> ``Deploy Model Dev``, so environment words in names are seen."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+
+
+def scan_codepipeline(snap: Snapshot, scan: Scan) -> None:
+    """AWS CodePipeline pipelines defined in CloudFormation templates or CDK code, with the
+    CodeBuild buildspecs their actions run."""
+    skip = set(snap.glob(*_cp()["skip"]))
+    for path in snap.glob(*_cp()["templates"]):
+        if path not in skip and snap.size(path) <= _cp()["max_bytes"]:
+            text = snap.text(path)
+            if text.ok and _cp()["template_marker"] in text.value:
+                _cfn_file(snap, scan, path)
+    marker = re.compile(_cp()["cdk_marker"])
+    for path in snap.glob(*_cp()["cdk_code"]):
+        if path not in skip and snap.size(path) <= _cp()["max_bytes"]:
+            text = snap.text(path)
+            if text.ok and marker.search(text.value) and "Pipeline" in text.value:
+                _cdk_file(snap, scan, path, text.value)
+
+
+def _unread(scan: Scan, path: str, line: int | None, what: str) -> None:
+    """Part of a pipeline this reader could not resolve: facts it might decide stay unknown
+    when nothing else decides them."""
+    scan.unread.setdefault(path, common.at(path, line, f"AWS CodePipeline: {what}"))
+    scan.note(path, line, what)
+
+
+def _pipeline_jobs(snap: Snapshot, scan: Scan, pipe: _Pipeline) -> None:
+    """The actions of one pipeline as jobs, in stage and run order.
+
+    A pipeline whose buildspec is not in the repository builds another repository (a template
+    for projects elsewhere): it is left unread. Every action runs on what starts the pipeline
+    (its sources, rules and triggers). A manual
+    approval does not make the actions after it manual: the pipeline was started by the push
+    and continues by itself once someone approves, which is continuous delivery with a review
+    gate, not a developer deploying by hand; the evidence names the approval. When every IaC
+    apply of the pipeline is known to target stacks other than the pipeline's own (no
+    self-update), those applies carry the reason they leave infrastructure to hand deployment.
+    """
+    foreign = next((a.buildspec for a in pipe.actions
+                    if a.buildspec and not snap.exists(a.buildspec)), None)
+    if foreign:
+        _unread(scan, pipe.path, pipe.line, f"pipeline {pipe.name} builds another repository "
+                                            f"(its buildspec {foreign} is not in this one)")
+        return
+    runs = _source_runs(scan, pipe) + pipe.events
+    if not runs:
+        runs = [Run("other", "no trigger found in the repository (started by hand or by a rule "
+                             "defined elsewhere)", pipe.path, pipe.line)]
+    lines = snap.lines(pipe.path)
+    if pipe.actions and not any(a.category == "source" for a in pipe.actions):
+        _unread(scan, pipe.path, pipe.line, f"pipeline {pipe.name}: its source is not defined "
+                                            "in this file")
+    gates = [(a.position, a.order, f"{a.stage}/{a.name}") for a in pipe.actions
+             if a.category == "approval"]
+    applies: list[tuple[int, str | None]] = []
+    for action in sorted(pipe.actions, key=lambda a: (a.position, a.order)):
+        gate = next((g for p, o, g in gates if (p, o) < (action.position, action.order)), None)
+        own_runs = tuple(replace(r, detail=f"{r.detail}, after approval {gate}")
+                         for r in runs) if gate else tuple(runs)
+        about = f" ({action.about})" if action.about else ""
+        label = f"{pipe.name}/{action.stage}/{action.name}{about}"
+        scan.job("aws-codepipeline", pipe.path, action.line,
+                 f"{pipe.name}: {action.stage}/{action.name}")
+        envs = frozenset(env_names(_words(f"{action.stage} {action.name}")))
+        ctx = JobCtx("aws-codepipeline", pipe.path, lines, label, action.line, own_runs,
+                     envs=envs)
+        if action.missing:
+            _unread(scan, pipe.path, action.line, f"pipeline {pipe.name} action "
+                                                  f"{action.name}: {action.missing}")
+            continue
+        applies += _action_commands(snap, scan, ctx, action)
+    if pipe.own and applies and all(t is not None and not _same_stack(pipe.own, t)
+                                    for _, t in applies):
+        where = pipe.own.split(":", 1)[1] or "the repository root"
+        scope = f"not the pipeline's own stack ({where}): deployed by hand"
+        for index, _ in applies:
+            scan.commands[index] = replace(scan.commands[index], scope=scope)
+
+
+def _action_commands(snap: Snapshot, scan: Scan, ctx: JobCtx, action: _Action
+                     ) -> list[tuple[int, str | None]]:
+    """Commands of one action; returns the IaC applies among them (index in scan.commands, the
+    stack each applies or None when unknown)."""
+    if action.category == "approval":
+        _add(scan, ctx, f"manual approval {action.name}", classes=frozenset())
+        return []
+    if action.category == "deploy":
+        _add(scan, ctx, action.text, classes=action.classes)
+        return [(len(scan.commands) - 1, action.target)] if "deploy_iac" in action.classes \
+            else []
+    if action.buildspec is not None:
+        return _buildspec(snap, scan, ctx, action.buildspec)
+    if action.inline:
+        return _run_entries(snap, scan, ctx, [(t, n, None) for t, n in action.inline])
+    if action.category != "source":
+        _add(scan, ctx, f"{action.provider} {action.category} {action.name}",
+             classes=frozenset())
+    return []
+
+
+def _same_stack(own: str, target: str) -> bool:
+    """May TARGET be the pipeline's OWN stack? Templates compare by file name (a packaged copy
+    keeps the name), CDK apps by folder; a CDK Pipelines stage is another stack of its app. A
+    template deployed by a CDK pipeline may be the app's own: True when it cannot be told."""
+    own_kind, own_name = own.split(":", 1)
+    kind, name = target.split(":", 1)
+    if own_kind == kind == "template":
+        stem = posixpath.splitext(posixpath.basename(own_name))[0].lower()
+        return stem in posixpath.basename(name).lower()
+    if own_kind == kind:
+        return own_name == name
+    return kind != "cdk-stage"
+
+
+# -- CodeBuild buildspecs and the scripts they run ------------------------------------------
+
+def _buildspec(snap: Snapshot, scan: Scan, ctx: JobCtx, path: str
+               ) -> list[tuple[int, str | None]]:
+    """The commands of a buildspec file (``phases: {install, pre_build, build, post_build}:
+    commands``), run in the action's runs."""
+    doc = _load_yaml(snap, scan, path)
+    lines = snap.lines(path)
+    spec_ctx = replace(ctx, path=path, lines=lines, line=_find_key(lines, "phases"))
+    return _run_entries(snap, scan, spec_ctx, buildspec_commands(doc))
+
+
+def buildspec_commands(doc: Any) -> list[tuple[str, int | None, str | None]]:
+    """Command entries of a parsed buildspec, phase by phase: (script, None, why its failure
+    does not fail the build). A phase with ``on-failure: CONTINUE`` does not fail it."""
+    entries: list[tuple[str, int | None, str | None]] = []
+    for name, phase in _mapping(_dig(doc, "phases")).items():
+        if not isinstance(phase, dict):
+            continue
+        soft = f"on-failure: CONTINUE ({name} phase)" if str(
+            phase.get("on-failure", "")).upper().startswith("CONTINUE") else None
+        for key in ("commands", "finally"):
+            entries += [(str(c), None, soft) for c in _as_list(phase.get(key)) if _scalar(c)]
+    return entries
+
+
+def _run_entries(snap: Snapshot, scan: Scan, ctx: JobCtx,
+                 entries: list[tuple[str, int | None, str | None]]
+                 ) -> list[tuple[int, str | None]]:
+    """Command entries of a CodeBuild job, in one shell whose directory changes (``cd``,
+    ``pushd``, ``popd``) carry over; each entry fails the build on its last line's failure. A
+    script an entry runs (``bash scripts/deploy.sh``) is followed one level. Returns the IaC
+    applies with the stack each applies."""
+    applies: list[tuple[int, str | None]] = []
+    cwd: str | None = ""
+    stack: list[str | None] = []
+    cursor = ctx.line
+    for script, given, entry_soft in entries:
+        for line in shell_lines(script, errexit=False, pipefail=False):
+            number = given or _find(ctx.lines, line.first, cursor)
+            cursor = number or cursor
+            cwd = _chdir(cwd, stack, line.text)
+            classes = classify(line.text)
+            soft = entry_soft or (soft_reason(line) if classes else None)
+            _add(scan, ctx, line.text, line=number, classes=classes, soft=soft)
+            if "deploy_iac" in classes:
+                applies.append((len(scan.commands) - 1, _iac_target(snap, line.text, cwd)))
+            parts = split_shell(line.text)
+            if len(parts) > 1 and parts[0][1] == "||" and _regex("masking").search(parts[1][0]):
+                soft = soft or f"`|| {parts[1][0]}` swallows the script's failure"
+            applies += _followed(snap, scan, ctx, line.text, cwd, soft)
+    return applies
+
+
+def _followed(snap: Snapshot, scan: Scan, ctx: JobCtx, text: str, cwd: str | None,
+              soft: str | None) -> list[tuple[int, str | None]]:
+    """The lines of the repository's shell script (or make target) a command line runs, each
+    a command of the job; a line whose failure the script ignores (no ``set -e``, ``|| true``)
+    does not count."""
+    steps = _script_steps(snap, text, cwd)
+    if not steps:
+        return []
+    if steps[0].path not in scan.files:
+        scan.files.append(steps[0].path)
+    applies: list[tuple[int, str | None]] = []
+    here: str | None = cwd
+    stack: list[str | None] = []
+    lines = snap.lines(steps[0].path)
+    script_ctx = replace(ctx, path=steps[0].path, lines=lines)
+    for step in steps:
+        here = _chdir(here, stack, step.text)
+        classes = classify(step.text)
+        reason = soft or (None if step.fails else "its failure is ignored by the script (no "
+                                                   "`set -e` and not the last line)")
+        if classes and not reason:
+            reason = soft_reason(ShellLine(0, step.text, step.text, True, False, True))
+        if step.path != script_ctx.path:
+            script_ctx = replace(ctx, path=step.path, lines=snap.lines(step.path))
+        _add(scan, script_ctx, step.text, line=step.line, classes=classes, soft=reason)
+        if "deploy_iac" in classes:
+            applies.append((len(scan.commands) - 1, _iac_target(snap, step.text, here)))
+    return applies
+
+
+def _script_steps(snap: Snapshot, text: str, cwd: str | None) -> list[precommit.Step] | None:
+    """The steps of the script or make target that the first command of TEXT runs, found from
+    the directory CWD (``bash ./scripts/x.sh``, ``sh -e x.sh``, ``./x.sh``, ``make target``)."""
+    first = split_shell(text)[0][0]
+    try:
+        words = shlex.split(first)
+    except ValueError:
+        return None
+    if not words or cwd is None:
+        return None
+    if posixpath.basename(words[0]) in ("make", "gmake"):
+        return precommit.follow(snap, first) if cwd == "" else None
+    errexit = False
+    if words[0] in ("bash", "sh", "zsh", "source", "."):
+        flags = [w for w in words[1:] if w.startswith("-")]
+        if "-c" in flags:
+            return None
+        errexit = any("e" in f for f in flags if not f.startswith("--"))
+        words = [w for w in words[1:] if not w.startswith("-")]
+    elif not words[0].endswith((".sh", ".bash")):
+        return None
+    path = _join(cwd, words[0]) if words and "$" not in words[0] else None
+    if path is None or not snap.exists(path):
+        return None
+    return precommit.script_steps(snap, path, errexit)
+
+
+def _join(cwd: str, relative: str) -> str | None:
+    """A repository path from a working directory and a relative path; None outside it."""
+    if relative.startswith(("/", "~")):
+        return None
+    path = posixpath.normpath(posixpath.join(cwd, relative))
+    return None if path.startswith("..") else ("" if path == "." else path)
+
+
+def _chdir(cwd: str | None, stack: list[str | None], text: str) -> str | None:
+    """The working directory after the ``cd``/``pushd``/``popd`` commands of a line (None
+    when it cannot be told: a variable, ``cd -``, the home folder)."""
+    for segment, _ in split_shell(text):
+        words = segment.split()
+        if not words or words[0] not in ("cd", "pushd", "popd"):
+            continue
+        if words[0] == "popd":
+            cwd = stack.pop() if stack else None
+            continue
+        if words[0] == "pushd":
+            stack.append(cwd)
+        target = words[1].strip("'\"") if len(words) > 1 else "~"
+        if target in ("$CODEBUILD_SRC_DIR", "${CODEBUILD_SRC_DIR}"):
+            cwd = ""
+        elif cwd is None or "$" in target or target == "-":
+            cwd = None
+        else:
+            cwd = _join(cwd, target)
+    return cwd
+
+
+def _cdk_app(snap: Snapshot, folder: str) -> str | None:
+    """The CDK app a folder belongs to: the nearest folder at or above it with a cdk.json."""
+    while True:
+        if snap.exists(posixpath.join(folder, "cdk.json")):
+            return folder
+        if not folder:
+            return None
+        folder = posixpath.dirname(folder)
+
+
+def _iac_target(snap: Snapshot, text: str, cwd: str | None) -> str | None:
+    """The stack an IaC apply command applies: ``cdk deploy`` the CDK app of its directory,
+    a CloudFormation or SAM deploy the template it names; None when it cannot be told."""
+    for segment, _ in split_shell(text):
+        if "deploy_iac" not in _segment_classes(segment):
+            continue
+        if re.search(r"\bcdk\s+deploy\b", segment):
+            app = _cdk_app(snap, cwd) if cwd is not None else None
+            return f"cdk-app:{app}" if app is not None else None
+        named = re.search(r"(?:--template(?:-file|-body|-url)?[= ]|\s-t\s+)\s*(\S+)", segment)
+        if named and "$" not in named.group(1):
+            return "template:" + posixpath.basename(named.group(1).strip("'\""))
+        return None
+    return None
+
+
+# -- CodePipeline in CloudFormation ---------------------------------------------------------
+
+def _cfn_file(snap: Snapshot, scan: Scan, path: str) -> None:
+    """The pipelines of one CloudFormation template (YAML or JSON; ``!Ref``/``!Sub`` tags read
+    as plain data, parameters resolved to their defaults)."""
+    parsed = snap.json(path) if path.lower().endswith(".json") else snap.yaml(path)
+    if not parsed.ok:
+        scan.unparseable[path] = Evidence(detail=f"unparseable: {parsed.error}", path=path)
+        return
+    resources = _mapping(_dig(parsed.value, "Resources"))
+    pipelines = [n for n, r in resources.items() if isinstance(r, dict)
+                 and r.get("Type") == "AWS::CodePipeline::Pipeline"]
+    if not pipelines:
+        return
+    scan.files.append(path)
+    params = {str(k): v.get("Default") for k, v in
+              _mapping(_dig(parsed.value, "Parameters")).items() if isinstance(v, dict)}
+    lines = snap.lines(path)
+    used: set[str] = set()
+    for name in pipelines:
+        pipe = _cfn_pipeline(path, lines, str(name), resources, params, used)
+        _cfn_rules(scan, pipe, resources, lines)
+        _pipeline_jobs(snap, scan, pipe)
+    for name, res in resources.items():
+        if _dig(res, "Type") == "AWS::CodeBuild::Project" and name not in used and \
+                _dig(res, "Properties", "Triggers", "Webhook") in (True, "true", "True"):
+            _unread(scan, path, _find_key(lines, str(name)),
+                    f"CodeBuild project {name} has its own webhook triggers; not read")
+
+
+def _cfn_value(value: Any, params: Mapping[str, Any]) -> str | None:
+    """A scalar, a ``Ref`` to a parameter with a default (``!Ref X`` reads as ``X``), or the
+    text of a ``Sub``; None for other intrinsic functions."""
+    if isinstance(value, dict) and len(value) == 1:
+        key, inner = next(iter(value.items()))
+        if key == "Ref":
+            value = inner
+        elif key == "Fn::Sub":
+            value = inner[0] if isinstance(inner, list) and inner else inner
+        else:
+            return None
+    if isinstance(value, str) and value in params and _scalar(params[value]):
+        return str(params[value])
+    return str(value) if _scalar(value) else None
+
+
+def _cfn_line(lines: list[str], name: str, start: int | None) -> int | None:
+    """Line of ``Name: NAME`` (YAML or JSON) from line START on."""
+    pattern = re.compile(rf"""\bName["']?\s*:\s*["']?{re.escape(name)}["']?\s*,?\s*(#.*)?$""")
+    for index in _search_order(start, len(lines)):
+        if pattern.search(lines[index]):
+            return index + 1
+    return _find(lines, name, start)
+
+
+def _cfn_pipeline(path: str, lines: list[str], name: str, resources: dict[Any, Any],
+                  params: Mapping[str, Any], used: set[str]) -> _Pipeline:
+    """One ``AWS::CodePipeline::Pipeline``: its stages' actions (Category/Provider of
+    ActionTypeId, Configuration, RunOrder) and its V2 ``Triggers``."""
+    props = _mapping(_dig(resources, name, "Properties"))
+    line = _find_key(lines, name)
+    pipe = _Pipeline(path, name, line, f"template:{path}")
+    cursor = line
+    for position, stage in enumerate(_as_list(props.get("Stages"))):
+        stage_name = str(_dig(stage, "Name") or f"stage {position + 1}")
+        for item in _as_list(_dig(stage, "Actions")):
+            if not isinstance(item, dict):
+                continue
+            action_name = str(item.get("Name") or "action")
+            cursor = _cfn_line(lines, action_name, cursor) or cursor
+            action = _Action(stage_name, action_name,
+                             str(_dig(item, "ActionTypeId", "Category") or "").lower(),
+                             str(_dig(item, "ActionTypeId", "Provider") or ""), cursor,
+                             position, _int(item.get("RunOrder")))
+            config = _mapping(item.get("Configuration"))
+            if action.provider == "Commands":
+                action.inline = tuple((str(c), None) for c in _as_list(item.get("Commands"))
+                                      if _scalar(c))
+            pipe.actions.append(_cfn_action(action, config, resources, params, used))
+    for trigger in _as_list(props.get("Triggers")):
+        git = _mapping(_dig(trigger, "GitConfiguration"))
+        source = str(git.get("SourceActionName") or "")
+        pipe.triggers[source] = _cfn_trigger_runs(path, lines, git)
+    return pipe
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 1
+
+
+def _cfn_action(action: _Action, config: dict[str, Any], resources: dict[Any, Any],
+                params: Mapping[str, Any], used: set[str]) -> _Action:
+    """What one CloudFormation action does, from its category, provider and configuration."""
+    if action.category == "source":
+        action.branch = _cfn_value(config.get("BranchName"), params)
+        if action.provider == "S3":
+            action.branch = _cfn_value(config.get("S3ObjectKey"), params)
+        if str(config.get("DetectChanges", "true")).lower() == "false":
+            action.idle = "DetectChanges: false"
+        elif str(config.get("PollForSourceChanges", "true")).lower() == "false":
+            action.idle = "PollForSourceChanges: false"  # cleared by an event rule
+        return action
+    if action.category in ("build", "test") and action.provider == "CodeBuild":
+        return _cfn_codebuild(action, config, resources, params, used)
+    if action.category == "deploy":
+        return _deploy_action(action, config, params)
+    if action.category not in ("approval", "invoke") and action.provider != "Commands":
+        action.missing = f"{action.provider} {action.category} action not read"
+    return action
+
+
+def _cfn_codebuild(action: _Action, config: dict[str, Any], resources: dict[Any, Any],
+                   params: Mapping[str, Any], used: set[str]) -> _Action:
+    """A CodeBuild action: the project it names (``!Ref Project`` or the project's Name) and
+    that project's BuildSpec: a file of the repository (``buildspec.yml`` when none is given)
+    or an inline buildspec."""
+    ref = config.get("ProjectName")
+    ref = ref.get("Ref") if isinstance(ref, dict) else ref
+    project = next((str(n) for n, r in resources.items() if _dig(r, "Type") ==
+                    "AWS::CodeBuild::Project" and (n == ref or _cfn_value(
+                        _dig(r, "Properties", "Name"), params) == ref)), None)
+    if project is None:
+        action.missing = f"CodeBuild project {ref} is not defined in this template"
+        return action
+    used.add(project)
+    spec = _dig(resources, project, "Properties", "Source", "BuildSpec")
+    if spec is None:
+        action.buildspec = "buildspec.yml"
+    elif isinstance(spec, str) and spec.strip().startswith("arn:"):
+        action.missing = f"the buildspec of CodeBuild project {project} is in S3 ({spec})"
+    elif isinstance(spec, str) and "\n" not in spec.strip() and "phases" not in spec:
+        action.buildspec = posixpath.normpath(spec.strip().lstrip("/") or "buildspec.yml")
+    elif isinstance(spec, str):
+        try:
+            doc = parsers.load_yaml(spec)
+        except parsers.ParseError:
+            action.missing = f"the inline buildspec of CodeBuild project {project} cannot be " \
+                             "parsed"
+            return action
+        action.inline = tuple((text, None) for text, _, _ in buildspec_commands(doc))
+    else:
+        action.missing = f"the BuildSpec of CodeBuild project {project} is not a literal"
+    return action
+
+
+def _deploy_action(action: _Action, config: Mapping[str, Any],
+                   params: Mapping[str, Any]) -> _Action:
+    """A deploy action: CloudFormation applies a template to a stack (a change set only
+    previews, a delete deploys nothing); the providers of the catalogue deploy an application.
+    The command shown names the stack or the target, so the same deployment to several
+    environments has one shape."""
+    if action.provider == "CloudFormation":
+        mode = str(config.get("ActionMode") or "CREATE_UPDATE").upper()
+        kind = _cp()["cloudformation_modes"].get(mode, "none")
+        action.classes = frozenset() if kind == "none" else frozenset({kind})
+        stack = _cfn_value(config.get("StackName"), params) or _words(action.name)
+        template = str(_cfn_value(config.get("TemplatePath"), params) or "").split("::")[-1]
+        action.text = f"CloudFormation deploy: stack {stack}"
+        action.about = (f"{mode}: " if kind != "deploy_iac" else "") + (template or "template")
+        action.target = f"template:{template}" if template else None
+        return action
+    kind = _cp()["deploy_providers"].get(action.provider)
+    action.classes = frozenset({kind}) if kind else frozenset()
+    named = [f"{key} {_cfn_value(config.get(key), params)}" for key in _cp()["deploy_keys"]
+             if _cfn_value(config.get(key), params)]
+    action.text = f"{action.provider} deploy: " + (", ".join(named) or _words(action.name))
+    return action
+
+
+def _cfn_trigger_runs(path: str, lines: list[str], git: dict[str, Any]) -> list[Run]:
+    """Runs of a V2 pipeline trigger: pushes filtered by branches (a feature branch push counts
+    as pull-request validation, as elsewhere) or tags, and pull requests."""
+    runs: list[Run] = []
+    line = _find_key(lines, "GitConfiguration")
+    for push in _as_list(git.get("Push")):
+        include = _dig(push, "Branches", "Includes")
+        exclude = _dig(push, "Branches", "Excludes")
+        paths = _cfn_paths(push)
+        if _dig(push, "Tags") is not None:
+            runs.append(Run("tag", "push of a tag (pipeline trigger)", path, line, paths=paths))
+        if _dig(push, "Branches") is None and _dig(push, "Tags") is not None:
+            continue
+        default = _default_branch(" ".join(map(str, _as_list(include))))
+        if _branch_allowed(default, include, exclude):
+            runs.append(Run("merge", f"push to {default} (pipeline trigger)", path, line,
+                            paths=paths))
+        if _branch_allowed(FEATURE, include, exclude):
+            runs.append(Run("pr", "push to a feature branch (pipeline trigger)", path, line,
+                            paths=paths))
+    for request in _as_list(git.get("PullRequest")):
+        events = ", ".join(map(str, _as_list(_dig(request, "Events")))) or "any event"
+        runs.append(Run("pr", f"pull request ({events}; pipeline trigger)", path, line,
+                        paths=_cfn_paths(request)))
+    return runs
+
+
+def _cfn_paths(spec: Any) -> PathFilter | None:
+    files = _dig(spec, "FilePaths")
+    if not isinstance(files, dict):
+        return None
+    include = files.get("Includes")
+    return PathFilter(tuple(map(str, _as_list(include))) if include is not None else None,
+                      tuple(map(str, _as_list(files.get("Excludes")))))
+
+
+def _cfn_rules(scan: Scan, pipe: _Pipeline, resources: dict[Any, Any], lines: list[str]
+               ) -> None:
+    """EventBridge rules of the template that start the pipeline: a schedule, events of the
+    repository or bucket a source polls no more (they restore that source's trigger), or
+    other events (an alarm); a disabled rule starts nothing. A CodePipeline webhook restores
+    the trigger of a GitHub source."""
+    target = re.compile(rf"(?<![\w]){re.escape(pipe.name)}(?![\w])")
+    for name, res in resources.items():
+        props = _mapping(_dig(res, "Properties"))
+        if _dig(res, "Type") == "AWS::CodePipeline::Webhook" and \
+                target.search(str(props.get("TargetPipeline"))):
+            _restore(pipe, {"GitHub"})
+            continue
+        if _dig(res, "Type") != "AWS::Events::Rule" or not any(
+                target.search(str(_dig(t, "Arn"))) for t in _as_list(props.get("Targets"))):
+            continue
+        line = _find_key(lines, str(name))
+        if str(props.get("State", "ENABLED")).upper() == "DISABLED":
+            scan.note(pipe.path, line, f"rule {name} would start pipeline {pipe.name} but is "
+                                       "disabled")
+            continue
+        sources = [str(s) for s in _as_list(_dig(props, "EventPattern", "source"))]
+        if props.get("ScheduleExpression"):
+            pipe.events.append(Run("schedule", f"schedule {props['ScheduleExpression']} (rule "
+                                               f"{name})", pipe.path, line))
+        events = {"aws.codecommit": "CodeCommit", "aws.s3": "S3"}
+        _restore(pipe, {events[s] for s in sources if s in events})
+        others = [s for s in sources if s not in ("aws.codecommit", "aws.s3")]
+        if others:
+            pipe.events.append(Run("other", f"rule {name} on {', '.join(others)} events",
+                                   pipe.path, line))
+
+
+def _restore(pipe: _Pipeline, providers: set[str]) -> None:
+    """Sources of these providers that stopped polling are started by a rule or webhook."""
+    for action in pipe.actions:
+        if action.category == "source" and action.provider in providers and \
+                action.idle == "PollForSourceChanges: false":
+            action.idle = None
+
+
+def _source_runs(scan: Scan, pipe: _Pipeline) -> list[Run]:
+    """Runs of the pipeline's source actions: a push to the branch a repository source
+    watches (a merge to that branch: a pipeline follows one branch), an upload to an S3 source
+    (data, not a code push) or an image push; a source that does not detect changes starts
+    nothing. A V2 trigger replaces its source's default runs."""
+    runs: list[Run] = []
+    for action in pipe.actions:
+        if action.category != "source":
+            continue
+        if action.name in pipe.triggers:
+            runs += pipe.triggers[action.name]
+            continue
+        if action.idle:
+            scan.note(pipe.path, action.line, f"source {action.name} of pipeline {pipe.name} "
+                                              f"starts nothing ({action.idle}, no rule)")
+            continue
+        if action.provider in _cp()["branch_sources"]:
+            branch = action.branch or "the configured branch"
+            runs.append(Run("merge", f"push to {branch} (source {action.name})", pipe.path,
+                            action.line))
+        elif action.provider == "S3":
+            runs.append(Run("other", f"upload of {action.branch or 'an object'} to S3 (source "
+                                     f"{action.name}: data, not a code push)", pipe.path,
+                            action.line))
+        else:
+            runs.append(Run("other", f"{action.provider} source {action.name} changes",
+                            pipe.path, action.line))
+    return runs
+
+
+# -- CodePipeline in CDK code (TypeScript or Python, read as text) --------------------------
+
+@dataclass(frozen=True)
+class _Call:
+    """A call in CDK code: ``new a.b.Name(...)`` / ``a.b.name(...)`` and where its arguments
+    are (offsets of the parentheses)."""
+
+    dotted: str
+    start: int
+    open: int
+    close: int
+
+    @property
+    def name(self) -> str:
+        return self.dotted.rsplit(".", 1)[-1]
+
+    @property
+    def receiver(self) -> str:
+        return self.dotted.rsplit(".", 1)[0] if "." in self.dotted else ""
+
+
+@dataclass
+class _Code:
+    """CDK source read as text: comments blanked (offsets kept), its calls, and the calls bound
+    to variables (``const x = new A(...)``, ``this.x = ...``, ``x = A(...)``)."""
+
+    path: str
+    text: str
+    python: bool
+    newlines: list[int] = field(default_factory=list)
+    calls: list[_Call] = field(default_factory=list)
+    binds: dict[str, list[_Call]] = field(default_factory=dict)
+    bound: dict[int, str] = field(default_factory=dict)  # open paren of a call -> variable
+    closes: dict[int, int] = field(default_factory=dict)  # opening bracket -> its closing one
+    depths: list[int] = field(default_factory=list)  # bracket depth at the start of each line
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self.newlines, offset - 1) + 1
+
+    def close(self, index: int) -> int:
+        """Index of the bracket closing the one at INDEX; the end of the text when none."""
+        return self.closes.get(index, len(self.text))
+
+
+_CALL_HEAD = re.compile(r"(?<![\w$.])(?:new\s+)?([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)"
+                        r"\s*\(")
+_BIND = re.compile(r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?((?:this\.|self\.)?"
+                   r"[A-Za-z_$][\w$]*)[ \t]*(?::[^=\n;]*)?=(?!=)[ \t]*", re.M)
+_KEYED = re.compile(r"""^['"]?([A-Za-z_$][\w$]*)['"]?\s*(?::|=(?!=))\s*""")
+MAX_CALLS = 2000  # calls read from one CDK file
+MAX_PIPELINES = 20  # pipelines read from one CDK file
+
+
+def _norm(name: str) -> str:
+    """A name compared across TypeScript and Python (``buildSpec`` / ``build_spec``)."""
+    return name.replace("_", "").lower()
+
+
+def _skip_string(code: str, index: int) -> int:
+    """Index after the string literal whose quote is at INDEX (Python triple quotes too)."""
+    quote = code[index : index + 3] if code[index : index + 3] in ("'''", '"""') else code[index]
+    pos = index + len(quote)
+    while pos < len(code):
+        if code[pos] == "\\":
+            pos += 2
+            continue
+        if code.startswith(quote, pos):
+            return pos + len(quote)
+        if code[pos] == "\n" and quote in ("'", '"'):
+            return pos
+        pos += 1
+    return len(code)
+
+
+_INTERESTING = re.compile(r"['\"`#/]")
+
+
+def blank_comments(text: str, python: bool) -> str:
+    """TEXT with comments replaced by spaces (``#`` in Python; ``//`` and ``/* */``
+    otherwise), strings kept, so offsets and lines stay where they were."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        match = _INTERESTING.search(text, index)
+        if match is None:
+            out.append(text[index:])
+            break
+        out.append(text[index : match.start()])
+        index = match.start()
+        char = text[index]
+        if char in "'\"" or (char == "`" and not python):
+            end = _skip_string(text, index)
+            out.append(text[index:end])
+            index = end
+            continue
+        if (python and char == "#") or (not python and text.startswith("//", index)):
+            end = text.find("\n", index)
+            end = len(text) if end < 0 else end
+        elif not python and text.startswith("/*", index):
+            end = text.find("*/", index + 2)
+            end = len(text) if end < 0 else end + 2
+        else:
+            out.append(char)
+            index += 1
+            continue
+        out.append(re.sub(r"[^\n]", " ", text[index:end]))
+        index = end
+    return "".join(out)
+
+
+def _mask_strings(code: str, python: bool) -> str:
+    """CODE with the insides of string literals blanked, so a call written in a string or a
+    docstring is not taken for code."""
+    out: list[str] = []
+    index = 0
+    quotes = re.compile(r"['\"]" if python else r"['\"`]")
+    while index < len(code):
+        match = quotes.search(code, index)
+        if match is None:
+            out.append(code[index:])
+            break
+        end = _skip_string(code, match.start())
+        out.append(code[index : match.start() + 1])
+        out.append(re.sub(r"[^\n]", " ", code[match.start() + 1 : end - 1]))
+        out.append(code[end - 1 : end] if end > match.start() + 1 else "")
+        index = max(end, match.start() + 1)
+    return "".join(out)
+
+
+def _brackets(code: str, python: bool) -> tuple[dict[int, int], list[int]]:
+    """One pass over CODE (strings skipped): each opening bracket's closing one, and the depth
+    of parentheses and brackets (and, in Python, braces) at the start of each line."""
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    counted = "([{" if python else "(["
+    closes: dict[int, int] = {}
+    stack: list[int] = []
+    depths = [0]
+    depth = 0
+    pos = 0
+    while pos < len(code):
+        char = code[pos]
+        if char in "'\"`":
+            end = _skip_string(code, pos)
+            depths += [depth] * code.count("\n", pos, end)
+            pos = end
+            continue
+        if char in pairs:
+            stack.append(pos)
+            depth += char in counted
+        elif char in ")]}" and stack and pairs[code[stack[-1]]] == char:
+            opened = stack.pop()
+            closes[opened] = pos
+            depth -= code[opened] in counted
+        elif char == "\n":
+            depths.append(depth)
+        pos += 1
+    return closes, depths
+
+
+def _split(src: _Code, start: int, end: int) -> list[tuple[int, str]]:
+    """The comma-separated parts of the text from START to END at bracket depth 0, each with
+    its offset."""
+    code = src.text
+    parts: list[tuple[int, str]] = []
+    pos = begin = start
+    while pos < end:
+        char = code[pos]
+        if char in "'\"`":
+            pos = _skip_string(code, pos)
+            continue
+        if char in "([{":
+            pos = src.close(pos) + 1
+            continue
+        if char == ",":
+            parts.append((begin, code[begin:pos]))
+            begin = pos + 1
+        pos += 1
+    parts.append((begin, code[begin:end]))
+    result = []
+    for offset, text in parts:
+        stripped = text.strip()
+        if stripped:
+            result.append((offset + len(text) - len(text.lstrip()), stripped))
+    return result
+
+
+def _call_at(src: _Code, offset: int) -> _Call | None:
+    match = _CALL_HEAD.match(src.text, offset)
+    if not match:
+        return None
+    open_at = match.end() - 1
+    return _Call(re.sub(r"\s+", "", match.group(1)), offset, open_at, src.close(open_at))
+
+
+def read_cdk(path: str, text: str) -> _Code:
+    """CDK code with its calls and variable bindings (a binding counts at bracket depth 0 of a
+    statement, so a keyword argument ``project=X(...)`` is not a variable)."""
+    python = path.endswith(".py")
+    code = blank_comments(text, python)
+    masked = _mask_strings(code, python)
+    closes, depths = _brackets(code, python)
+    src = _Code(path, code, python, [i for i, c in enumerate(code) if c == "\n"],
+                closes=closes, depths=depths)
+    for match in _CALL_HEAD.finditer(masked):
+        if len(src.calls) >= MAX_CALLS:
+            break
+        call = _call_at(src, match.start())
+        if call is not None:
+            src.calls.append(call)
+    by_open = {c.open: c for c in src.calls}
+    for match in _BIND.finditer(masked):
+        head = _CALL_HEAD.match(code, match.end())
+        if head is None or src.depths[src.line(match.start()) - 1] > 0:
+            continue
+        call = by_open.get(head.end() - 1)
+        if call is not None:
+            name = re.sub(r"^(this|self)\.", "", match.group(1))
+            src.binds.setdefault(name, []).append(call)
+            src.bound[call.open] = name
+    return src
+
+
+def _args(src: _Code, call: _Call) -> list[tuple[int, str]]:
+    return _split(src, call.open + 1, call.close)
+
+
+def _props(src: _Code, call: _Call) -> dict[str, tuple[int, str]]:
+    """Keyword arguments (Python) and the keys of object-literal arguments (TypeScript) of a
+    call, by normalised name, each with its offset and text (``{ project }`` included)."""
+    props: dict[str, tuple[int, str]] = {}
+    for offset, text in _args(src, call):
+        if text.startswith("{"):
+            props.update(_object(src, offset, text))
+            continue
+        keyed = _KEYED.match(text)
+        if keyed:
+            props[_norm(keyed.group(1))] = (offset + keyed.end(), text[keyed.end():])
+    return props
+
+
+def _object(src: _Code, offset: int, text: str) -> dict[str, tuple[int, str]]:
+    """Keys of an object literal (or a Python dict), or the arguments of a call
+    (``StageProps(stage_name=...)``)."""
+    if not text.startswith("{"):
+        call = _call_at(src, offset)
+        return _props(src, call) if call and call.close == offset + len(text) - 1 else {}
+    props: dict[str, tuple[int, str]] = {}
+    for part_offset, part in _split(src, offset + 1, offset + len(text) - 1):
+        keyed = _KEYED.match(part)
+        if keyed:
+            props[_norm(keyed.group(1))] = (part_offset + keyed.end(), part[keyed.end():])
+        elif re.fullmatch(r"[A-Za-z_$][\w$]*", part):
+            props[_norm(part)] = (part_offset, part)
+    return props
+
+
+def _positional(src: _Code, call: _Call) -> list[tuple[int, str]]:
+    return [(o, t) for o, t in _args(src, call) if not (_KEYED.match(t) and src.python)]
+
+
+def _literal(text: str | None) -> str | None:
+    """A string literal's value, or the fallback literal of ``x || 'main'`` / ``x ?? 'main'`` /
+    ``x or "main"``; None for anything else."""
+    if text is None:
+        return None
+    whole = re.fullmatch(r"\s*[rRuUfF]?(['\"`])(.*?)\1\s*", text, re.S)
+    if whole:
+        return whole.group(2)
+    fallback = re.search(r"(?:\|\||\?\?|\bor\b)\s*(['\"])([^'\"\n]*)\1\s*$", text)
+    return fallback.group(2) if fallback else None
+
+
+def _items(src: _Code, value: tuple[int, str] | None) -> list[tuple[int, str]]:
+    """The elements of an array / list literal."""
+    if value is None or not value[1].startswith("["):
+        return []
+    offset, text = value
+    return _split(src, offset + 1, offset + len(text) - 1)
+
+
+def _resolve(src: _Code, value: tuple[int, str] | None) -> list[_Call]:
+    """The call(s) an expression stands for: written in place, or bound to the variable it
+    names (every assignment of it: a variable set in both branches of an ``if``)."""
+    if value is None:
+        return []
+    offset, text = value
+    call = _call_at(src, offset)
+    if call is not None and call.close == offset + len(text) - 1:
+        return [call]
+    name = re.sub(r"^(this|self)\.", "", text.strip())
+    return src.binds.get(name, []) if re.fullmatch(r"[A-Za-z_$][\w$]*", name) else []
+
+
+def _strings(src: _Code, value: tuple[int, str] | None) -> tuple[tuple[str, int | None], ...]:
+    """The string literals of an array (commands), each with its line."""
+    found = []
+    for offset, text in _items(src, value):
+        literal = _literal(text)
+        if literal is not None:
+            found.append((literal, src.line(offset)))
+    return tuple(found)
+
+
+def _cdk_file(snap: Snapshot, scan: Scan, path: str, text: str) -> None:
+    """The pipelines created in one CDK file: ``codepipeline.Pipeline`` with its stages and
+    actions, and CDK Pipelines ``pipelines.CodePipeline`` with its source, synth step and
+    stages. Actions bound to variables are followed within the file."""
+    src = read_cdk(path, text)
+    imported = {name for name in _cp()["cdk_pipeline"] if re.search(
+        rf"\bimport\b(?:\s*\{{[^}}]*|\s*\([^)]*|[^;\n]*)\b{name}\b", src.text)}
+    pipelines = [c for c in src.calls if _is_pipeline(src, c, imported)]
+    if not pipelines:
+        return
+    scan.files.append(path)
+    app = _cdk_app(snap, posixpath.dirname(path))
+    own = f"cdk-app:{app}" if app is not None else None
+    if len(pipelines) > MAX_PIPELINES:
+        _unread(scan, path, src.line(pipelines[MAX_PIPELINES].start),
+                f"more than {MAX_PIPELINES} pipelines in one file; the rest were not read")
+    for call in pipelines[:MAX_PIPELINES]:
+        if call.name == "CodePipeline":
+            pipe = _cdk_pipelines(src, call, own)
+        else:
+            pipe = _cdk_classic(src, call, own, len(pipelines))
+        if not pipe.actions:
+            _unread(scan, path, pipe.line, f"pipeline {pipe.name}: its stages are not "
+                                           "defined in this file")
+        _pipeline_jobs(snap, scan, pipe)
+
+
+def _is_pipeline(src: _Code, call: _Call, imported: set[str]) -> bool:
+    """A pipeline construct: ``codepipeline.Pipeline(this, ...)`` or ``pipelines.CodePipeline(
+    self, ...)`` (or the class imported by name: IMPORTED), whose first argument is the
+    scope."""
+    modules = _cp()["cdk_pipeline"].get(call.name)
+    if modules is None:
+        return False
+    receiver = call.receiver.rsplit(".", 1)[-1]
+    if receiver not in modules and not (receiver == "" and call.name in imported):
+        return False
+    first = _args(src, call)[:1]
+    return bool(first) and re.fullmatch(r"[A-Za-z_$][\w$]*", first[0][1]) is not None
+
+
+def _cdk_name(src: _Code, call: _Call, props: Mapping[str, tuple[int, str]]) -> str:
+    name = props.get("pipelinename")
+    positional = _positional(src, call)
+    second = positional[1][1] if len(positional) > 1 else None
+    return _literal(name[1] if name else None) or _literal(second) or "pipeline"
+
+
+def _cdk_classic(src: _Code, call: _Call, own: str | None, count: int) -> _Pipeline:
+    """``codepipeline.Pipeline``: stages from its ``stages`` property and from ``addStage``
+    calls on it (with ``addAction`` on a stage bound to a variable), in the order written."""
+    props = _props(src, call)
+    pipe = _Pipeline(src.path, _cdk_name(src, call, props), src.line(call.start), own)
+    var = src.bound.get(call.open)
+    stages: list[tuple[str, list[tuple[int, str]]]] = []
+    for offset, text in _items(src, props.get("stages")):
+        stage = _object(src, offset, text)
+        stages.append((_literal(_text(stage.get("stagename"))) or f"stage {len(stages) + 1}",
+                       _items(src, stage.get("actions"))))
+    for added in src.calls:
+        if _norm(added.name) != "addstage":
+            continue
+        receiver = re.sub(r"^(this|self)\.", "", added.receiver)
+        stage = _props(src, added)
+        if "stagename" not in stage or (count > 1 and receiver != var):
+            continue
+        actions = _items(src, stage.get("actions"))
+        stage_var = src.bound.get(added.open)
+        actions += [a for more in src.calls if stage_var and _norm(more.name) == "addaction"
+                    and re.sub(r"^(this|self)\.", "", more.receiver) == stage_var
+                    for a in _positional(src, more)[:1]]
+        stages.append((_literal(_text(stage.get("stagename"))) or f"stage {len(stages) + 1}",
+                       actions))
+    if "pullrequestfilter" in _norm(src.text[call.open : call.close]):
+        pipe.events.append(Run("pr", "pull request (pipeline trigger with a pull request "
+                                     "filter)", src.path, pipe.line))
+    for position, (stage_name, actions) in enumerate(stages):
+        for offset, text in actions:
+            found = _resolve(src, (offset, text))
+            if not found:
+                pipe.actions.append(_Action(stage_name, text, "unknown", "", src.line(offset),
+                                            position, missing=f"action {text} is not "
+                                                              "defined in this file"))
+            pipe.actions += [_cdk_action(src, c, stage_name, position) for c in found]
+    return pipe
+
+
+def _text(value: tuple[int, str] | None) -> str | None:
+    return value[1] if value else None
+
+
+def _cdk_action(src: _Code, call: _Call, stage: str, position: int) -> _Action:
+    """An action of ``aws-codepipeline-actions`` from its class (catalogue) and properties."""
+    spec = next((v for k, v in _cp()["cdk_actions"].items() if _norm(k) == _norm(call.name)),
+                None)
+    line = src.line(call.start)
+    if spec is None:
+        return _Action(stage, call.name, "unknown", "", line, position,
+                       missing=f"{call.name} is not an action class the auditor knows")
+    props = _props(src, call)
+    action = _Action(stage, _literal(_text(props.get("actionname"))) or call.name, spec[0],
+                     spec[1], line, position, _int(_text(props.get("runorder")) or 1))
+    if action.category == "source":
+        _cdk_source(action, props)
+    elif action.provider == "CodeBuild":
+        _cdk_codebuild(src, action, props)
+    elif action.provider == "Commands":
+        action.inline = _strings(src, props.get("commands"))
+    elif action.provider == "Jenkins":
+        action.missing = "a Jenkins action: its job runs on a Jenkins server"
+    elif action.category == "deploy":
+        template = re.search(r"""['"]([^'"]+)['"]""", _text(props.get("templatepath")) or "")
+        config = {"ActionMode": spec[2] if len(spec) > 2 else None,
+                  "StackName": _literal(_text(props.get("stackname"))),
+                  "TemplatePath": template.group(1) if template else None}
+        _deploy_action(action, {k: v for k, v in config.items() if v}, {})
+    return action
+
+
+def _cdk_source(action: _Action, props: Mapping[str, tuple[int, str]]) -> None:
+    """A CDK source action: its branch (a literal, the fallback of ``x || 'main'``, or CDK's
+    default), or the object key of an S3 source; ``trigger: ...NONE`` and ``triggerOnPush:
+    false`` start nothing."""
+    if action.provider == "S3":
+        action.branch = _literal(_text(props.get("bucketkey")))
+    elif "branch" in props:
+        given = props["branch"][1]
+        action.branch = _literal(given) or f"the configured branch ({given.strip()})"
+    else:
+        action.branch = str(_cp()["cdk_default_branch"])
+    if re.search(r"\.NONE\b", _text(props.get("trigger")) or ""):
+        action.idle = "trigger: NONE"
+    if _norm(_text(props.get("triggeronpush")) or "") == "false":
+        action.idle = "triggerOnPush: false"
+
+
+def _cdk_codebuild(src: _Code, action: _Action, props: Mapping[str, tuple[int, str]]) -> None:
+    """A ``CodeBuildAction``: its project (bound in this file) and the project's buildSpec:
+    ``BuildSpec.fromSourceFilename(path)``, ``BuildSpec.fromObject({...})`` (its ``commands``
+    lists), or ``buildspec.yml`` of the source when none is given."""
+    projects = [c for c in _resolve(src, props.get("project"))
+                if _norm(c.name) in ("pipelineproject", "project")]
+    if not projects:
+        action.missing = f"CodeBuild project {_text(props.get('project'))} is not defined in " \
+                         "this file"
+        return
+    spec = _props(src, projects[0]).get("buildspec")
+    if spec is None:
+        action.buildspec = "buildspec.yml"
+        return
+    for call in _resolve(src, spec):
+        kind = _norm(call.name)
+        first = _positional(src, call)[:1]
+        if kind == "fromsourcefilename" and first and _literal(first[0][1]):
+            action.buildspec = posixpath.normpath(str(_literal(first[0][1])).lstrip("/"))
+            return
+        if kind in ("fromobject", "fromobjecttoyaml"):
+            action.inline = _inline_commands(src, call)
+            return
+    action.missing = f"the buildSpec {spec[1][:60]} is not a literal file or object"
+
+
+def _inline_commands(src: _Code, call: _Call) -> tuple[tuple[str, int | None], ...]:
+    """The ``commands`` lists of a buildspec written as an object in code, in order."""
+    found: list[tuple[str, int | None]] = []
+    pattern = re.compile(r"""\bcommands\b['"]?\s*[:=]\s*\[""")
+    for match in pattern.finditer(src.text, call.open, call.close):
+        start = match.end() - 1
+        found += _strings(src, (start, src.text[start : src.close(start) + 1]))
+    return tuple(found)
+
+
+def _cdk_pipelines(src: _Code, call: _Call, own: str | None) -> _Pipeline:
+    """CDK Pipelines ``CodePipeline``: sources from ``CodePipelineSource.<kind>(repo, branch)``,
+    the synth step's commands, its self-mutation (an IaC apply of its own stack, unless
+    ``selfMutation: false``) and each ``addStage`` (a CloudFormation apply of the stage's
+    stacks) with its ``pre``/``post`` steps; a ``ManualApprovalStep`` gates what follows."""
+    props = _props(src, call)
+    line = src.line(call.start)
+    pipe = _Pipeline(src.path, _cdk_name(src, call, props), line, own)
+    kinds = _cp()["cdk_sources"]
+    for source in src.calls:
+        provider = kinds.get(_norm(source.name))
+        if provider and _norm(source.receiver).endswith("codepipelinesource"):
+            pipe.actions.append(_pipelines_source(src, source, str(provider)))
+    for step in _resolve(src, props.get("synth")):
+        pipe.actions += _pipelines_steps(src, [step], "Build", 1, 1)
+    mutates = _norm(_text(props.get("selfmutation")) or "") != "false"
+    if mutates:
+        pipe.actions.append(_Action(
+            "UpdatePipeline", "SelfMutate", "deploy", "CloudFormation", line, 2,
+            classes=frozenset({"deploy_iac"}), target=own or "cdk-app:",
+            text="cdk deploy of the pipeline's own stack", about="CDK Pipelines self-mutation"))
+    position = 3
+    for added in src.calls:
+        kind = _norm(added.name)
+        if kind not in ("addstage", "addwave"):
+            continue
+        positional = _positional(src, added)
+        options = _props(src, added)
+        if not positional or positional[0][1].startswith("{") or "stagename" in options:
+            continue
+        stage_name, cls = _pipelines_stage(src, positional[0], kind)
+        pre = [c for e in _items(src, options.get("pre")) for c in _resolve(src, e)]
+        post = [c for e in _items(src, options.get("post")) for c in _resolve(src, e)]
+        pipe.actions += _pipelines_steps(src, pre, stage_name, position, 1)
+        if kind == "addstage":
+            pipe.actions.append(_Action(
+                stage_name, f"deploy {cls}", "deploy", "CloudFormation", src.line(added.start),
+                position, 2, classes=frozenset({"deploy_iac"}),
+                text=f"CDK Pipelines deploy of stage {cls} {stage_name}",
+                target=own if mutates and own else
+                f"cdk-stage:{stage_name}"))
+        pipe.actions += _pipelines_steps(src, post, stage_name, position, 3)
+        position += 1
+    return pipe
+
+
+def _pipelines_source(src: _Code, call: _Call, provider: str) -> _Action:
+    """``CodePipelineSource.gitHub('owner/repo', 'main')`` and the like: the branch is the
+    second argument; an S3 source's second argument is its object key."""
+    positional = _positional(src, call)
+    repo = _literal(positional[0][1]) if positional else None
+    second = positional[1][1] if len(positional) > 1 else None
+    action = _Action("Source", repo or provider, "source", provider, src.line(call.start))
+    action.branch = _literal(second) or (f"the configured branch ({second})" if second else
+                                         None)
+    options = "".join(t for _, t in positional[2:]) + src.text[call.open : call.close]
+    if re.search(r"\.NONE\b", options) or re.search(r"trigger_?on_?push\s*[:=]\s*false",
+                                                    options, re.I):
+        action.idle = "its trigger is switched off"
+    return action
+
+
+def _pipelines_stage(src: _Code, first: tuple[int, str], kind: str) -> tuple[str, str]:
+    """The id and class of the stage an ``addStage`` deploys (``new AppStage(this, 'Prod')``,
+    or a variable bound to one); a wave's name."""
+    if kind == "addwave":
+        return _literal(first[1]) or first[1], "wave"
+    for stage in _resolve(src, first):
+        positional = _positional(src, stage)
+        name = _literal(positional[1][1]) if len(positional) > 1 else None
+        return name or first[1], stage.name
+    return first[1], "stage"
+
+
+def _pipelines_steps(src: _Code, steps: list[_Call], stage: str, position: int, order: int
+                     ) -> list[_Action]:
+    """CDK Pipelines steps: ``ShellStep``/``CodeBuildStep`` run their install commands and
+    commands; ``ManualApprovalStep`` and ``ConfirmPermissionsBroadening`` are approvals."""
+    actions = []
+    for step in steps:
+        kind = _norm(step.name)
+        positional = _positional(src, step)
+        name = (_literal(positional[0][1]) if positional else None) or step.name
+        line = src.line(step.start)
+        if kind in ("manualapprovalstep", "confirmpermissionsbroadening"):
+            actions.append(_Action(stage, name, "approval", "Manual", line, position, order))
+        elif kind in ("shellstep", "codebuildstep"):
+            props = _props(src, step)
+            commands = _strings(src, props.get("installcommands")) + _strings(
+                src, props.get("commands"))
+            actions.append(_Action(stage, name, "build", "CodeBuild", line, position, order,
+                                   inline=commands))
+    return actions
+
+
 # -- docker compose: what a service runs ----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -2178,7 +3363,7 @@ def read_ci(snap: Snapshot) -> Scan:
     def compute() -> Scan:
         scan = Scan()
         for reader in (scan_github, scan_gitlab, scan_azure, scan_jenkins, scan_circleci,
-                       scan_bitbucket, scan_unread):
+                       scan_bitbucket, scan_codepipeline, scan_unread):
             reader(snap, scan)
         scan.commands = [follow_compose(snap, c) for c in scan.commands]
         # A reusable workflow is read on its own (never triggered) and again for each caller:
@@ -2192,17 +3377,20 @@ def read_ci(snap: Snapshot) -> Scan:
 
 
 def scan_unread(snap: Snapshot, scan: Scan) -> None:
-    """CI/CD defined in systems this check does not read (AWS CodeBuild and CodePipeline, Google
+    """CI/CD defined in systems this check does not read (AWS CodeBuild buildspecs no pipeline
+    of the repository runs, CodePipeline in Terraform or code the reader did not resolve, Google
     Cloud Build, Travis, Drone, Buildkite, Tekton, Argo CD, Flux ...): what they run is unknown,
-    so a fact that found nothing elsewhere cannot be False."""
+    so a fact that found nothing elsewhere cannot be False. Files a reader read are skipped."""
     for system in common.catalogue("ci")["unread_systems"]:
         pattern = re.compile(str(system["content"]))
         for path in snap.glob(*system["files"]):
-            source = snap.text(path)
-            if not source.ok:
+            source = snap.text(path) if path not in scan.files else None
+            if source is None or not source.ok:
                 continue
             line = common.first_line(source.value, pattern)
-            if line is not None and not common.is_comment(source.value.split("\n")[line - 1]):
+            text = source.value.split("\n")[line - 1] if line is not None else ""
+            if line is not None and not common.is_comment(text) and \
+                    not common.is_comment(text, "//"):
                 scan.unread.setdefault(path, common.at(
                     path, line, f"{system['name']}: not read by the auditor yet"))
                 break
@@ -2211,7 +3399,8 @@ def scan_unread(snap: Snapshot, scan: Scan) -> None:
 def _where(scan: Scan) -> str:
     if not scan.files:
         return ("CI configuration (.github/workflows, .gitlab-ci.yml, azure-pipelines.yml, "
-                "Jenkinsfile, .circleci/config.yml, bitbucket-pipelines.yml): none found")
+                "Jenkinsfile, .circleci/config.yml, bitbucket-pipelines.yml, CodePipeline in "
+                "CloudFormation or CDK): none found")
     files = ", ".join(scan.files[:8])
     return files + (f" and {len(scan.files) - 8} more" if len(scan.files) > 8 else "")
 
@@ -2377,12 +3566,17 @@ def deploy_on_merge_fact(scan: Scan) -> Fact:
 
 def iac_apply_on_merge_fact(scan: Scan) -> Fact:
     """IaC applied by a push/merge to the default branch; plans and manual applies are cited
-    when nothing counts."""
+    when nothing counts. An apply by a pipeline that applies only other stacks while its own
+    stack (the pipeline and the infrastructure defined with it) is deployed by hand does not
+    count: infrastructure changes there are not applied on merge."""
     support: list[Evidence] = []
     counter: list[Evidence] = []
     for command in _deploys(scan, frozenset({"deploy_iac"})):
-        if "merge" in command.kinds:
+        if "merge" in command.kinds and not command.scope:
             support.append(_cite(command, _on(command, {"merge"})))
+        elif "merge" in command.kinds:
+            counter.append(common.at(command.path, command.line, f"{command.job}: applies IaC "
+                                     f"on a merge, but {command.scope}"))
         else:
             counter.append(_cite(command, f"applies IaC, but not on a merge "
                                           f"({_triggers(command)})"))
@@ -2392,8 +3586,8 @@ def iac_apply_on_merge_fact(scan: Scan) -> Fact:
             counter.append(_cite(command, "only previews the change on a merge"))
     return _bool("ci.iac_apply_on_merge", support, counter,
                  "an IaC apply (terraform apply, databricks bundle deploy, cdk/sam deploy, "
-                 "pulumi up, helm upgrade, kubectl apply, az deployment) triggered by a merge "
-                 "to the default branch", scan)
+                 "pulumi up, helm upgrade, kubectl apply, az deployment, CloudFormation deploy "
+                 "actions) triggered by a merge to the default branch", scan)
 
 
 def deploy_manual_only_fact(scan: Scan) -> Fact:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from mlops_auditor.checks import ci, iac
@@ -1177,3 +1179,389 @@ def test_odd_compose_files_do_not_raise(snapshot: MakeSnapshot, compose: str) ->
     result = github(snapshot, COMPOSE_WF.format(flags="--exit-code-from api"),
                     **{"docker-compose.test.yaml": compose})
     assert result["ci.pr_tests"].value is False
+
+
+# -- AWS CodePipeline (CloudFormation and CDK) and CodeBuild -----------------------------------
+
+CFN_PIPELINE = """\
+Parameters:
+  Branch: {Type: String, Default: main}
+Resources:
+  Build:
+    Type: AWS::CodeBuild::Project
+    Properties:
+      Source: {Type: CODEPIPELINE, BuildSpec: ci/buildspec.yml}
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      Stages:
+        - Name: Source
+          Actions:
+            - Name: Code
+              ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: "1"}
+              Configuration: {RepositoryName: repo, BranchName: !Ref Branch}
+"""
+CFN_BUILD = """\
+        - Name: Test
+          Actions:
+            - Name: UnitTests
+              ActionTypeId: {Category: Build, Owner: AWS, Provider: CodeBuild, Version: "1"}
+              Configuration: {ProjectName: !Ref Build}
+"""
+CFN_DEPLOY = """\
+        - Name: DeployDev
+          Actions:
+            - Name: DeployModelDev
+              ActionTypeId: {Category: Deploy, Owner: AWS, Provider: CloudFormation, Version: "1"}
+              Configuration:
+                ActionMode: CREATE_UPDATE
+                StackName: !Sub ${Prefix}-model-dev
+                TemplatePath: BuildOutput::TEMPLATE
+            - Name: Approve
+              ActionTypeId: {Category: Approval, Owner: AWS, Provider: Manual, Version: "1"}
+              RunOrder: 2
+        - Name: DeployPrd
+          Actions:
+            - Name: DeployModelPrd
+              ActionTypeId: {Category: Deploy, Owner: AWS, Provider: CloudFormation, Version: "1"}
+              Configuration:
+                ActionMode: REPLACE_ON_FAILURE
+                StackName: !Sub ${Prefix}-model-prd
+                TemplatePath: BuildOutput::TEMPLATE
+"""
+CFN_APPROVAL = """\
+        - Name: Gate
+          Actions:
+            - Name: Approve
+              ActionTypeId: {Category: Approval, Owner: AWS, Provider: Manual, Version: "1"}
+"""
+BUILDSPEC = """\
+version: 0.2
+phases:
+  install:
+    commands:
+      - pip install -r requirements.txt
+  build:
+    commands:
+      - python -m pytest tests
+"""
+RULES = """\
+  OnCommit:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {source: [aws.codecommit]}
+      Targets: [{Arn: !Sub "arn:aws:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}"}]
+  Monthly:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: cron(0 12 1 * ? *)
+      State: DISABLED
+      Targets: [{Arn: !Sub "arn:aws:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}"}]
+"""
+
+
+def cfn(stages: str = "", template: str = "model.yml") -> str:
+    """The pipeline template: a CodeCommit source on the Branch parameter (line 14), then
+    STAGES (from line 17)."""
+    return CFN_PIPELINE + stages.replace("TEMPLATE", template)
+
+
+def test_codepipeline_template_push_to_branch_runs_the_buildspec(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"pipeline.yml": cfn(CFN_BUILD), "ci/buildspec.yml": BUILDSPEC}))
+    assert found["ci.present"].value is True
+    assert found["ci.systems"].value == ("aws-codepipeline",)
+    assert found["ci.present"].evidence[0].line == 14
+    tests = found["ci.pr_tests"]
+    # A pipeline follows one branch: its tests run after the push, never on a pull request.
+    assert tests.value is False and tests.unknown is None
+    assert any(e.path == "ci/buildspec.yml" and e.line == 8
+               and "does not run for pull requests (push to main (source Code))" in e.detail
+               for e in tests.evidence)
+    assert found["ci.deploy_on_merge"].value is False
+
+
+def test_codepipeline_template_deploys_two_stages_after_an_approval(
+        snapshot: MakeSnapshot) -> None:
+    snap = snapshot({"pipeline.yml": cfn(CFN_DEPLOY)})
+    found = facts(snap)
+    deploy = found["ci.deploy_on_merge"]
+    assert deploy.value is True
+    assert [(e.path, e.line) for e in deploy.evidence] == [("pipeline.yml", 19),
+                                                           ("pipeline.yml", 30)]
+    assert "approval" not in deploy.evidence[0].detail
+    # The approval is a gate inside the delivery that the push started, not a manual deploy.
+    production = [c for c in ci.read_ci(snap).commands if c.line == 30]
+    assert [(r.kind, r.detail) for r in production[0].runs] == [
+        ("merge", "push to main (source Code), after approval DeployDev/Approve")]
+    assert found["ci.deploy_manual_only"].value is False
+    multi = found["ci.multi_env_deploy"]
+    assert multi.value is True and [e.line for e in multi.evidence] == [19, 30]
+    # The pipeline's own template (buckets, roles, the pipeline) is applied by no pipeline step.
+    applied = found["ci.iac_apply_on_merge"]
+    assert applied.value is False and applied.unknown is None
+    assert any(e.line == 19 and "not the pipeline's own stack (pipeline.yml): deployed by hand"
+               in e.detail for e in applied.evidence)
+
+
+def test_codepipeline_that_updates_its_own_template_applies_iac(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"pipeline.yml": cfn(CFN_DEPLOY, template="packaged-pipeline.yml")}))
+    applied = found["ci.iac_apply_on_merge"]
+    assert applied.value is True
+    assert applied.evidence[0].line == 19 and "push to main" in applied.evidence[0].detail
+
+
+def test_codepipeline_with_only_a_manual_approval_deploys_nothing(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"pipeline.yml": cfn(CFN_APPROVAL)}))
+    assert found["ci.present"].value is True
+    for fact_id in ("ci.deploy_on_merge", "ci.deploy_manual_only", "ci.iac_apply_on_merge",
+                    "ci.pr_tests"):
+        assert found[fact_id].value is False, fact_id
+        assert found[fact_id].unknown is None, fact_id
+
+
+def test_codepipeline_s3_data_source_is_not_a_code_push(snapshot: MakeSnapshot) -> None:
+    template = """\
+        Resources:
+          Pipeline:
+            Type: AWS::CodePipeline::Pipeline
+            Properties:
+              Stages:
+                - Name: Source
+                  Actions:
+                    - Name: Data
+                      ActionTypeId: {Category: Source, Owner: AWS, Provider: S3, Version: "1"}
+                      Configuration: {S3Bucket: data, S3ObjectKey: data.zip}
+                - Name: Deploy
+                  Actions:
+                    - Name: Endpoint
+                      ActionTypeId: {Category: Deploy, Owner: AWS, Provider: ECS, Version: "1"}
+                      Configuration: {ClusterName: c, ServiceName: model}
+        """
+    found = facts(snapshot({"pipeline.yml": template}))
+    deploy = found["ci.deploy_on_merge"]
+    assert deploy.value is False and deploy.unknown is None
+    assert any(e.line == 13 and "`ECS deploy: ClusterName c, ServiceName model` deploys, but not "
+               "on a merge (upload of data.zip to S3" in e.detail for e in deploy.evidence)
+    assert found["ci.deploy_manual_only"].value is False
+
+
+def test_codepipeline_sources_that_stopped_polling_need_a_rule(snapshot: MakeSnapshot) -> None:
+    base = cfn(CFN_DEPLOY).replace("BranchName: !Ref Branch}",
+                                   "BranchName: !Ref Branch, PollForSourceChanges: false}")
+    unstarted = facts(snapshot({"pipeline.yml": base}))
+    assert unstarted["ci.deploy_on_merge"].value is False
+    assert "source Code of pipeline Pipeline starts nothing (PollForSourceChanges: false, no " \
+           "rule)" in details(unstarted["ci.deploy_on_merge"])
+    with_rules = base.replace("Resources:\n", "Resources:\n" + RULES)
+    started = facts(snapshot({"pipeline.yml": with_rules}))
+    assert started["ci.deploy_on_merge"].value is True
+    scheduled = started["ci.scheduled"]
+    assert scheduled.value is False
+    assert any("rule Monthly would start pipeline Pipeline but is disabled" in e.detail
+               for e in scheduled.evidence)
+
+
+def test_codepipeline_pull_request_trigger_runs_the_tests(snapshot: MakeSnapshot) -> None:
+    triggers = ("      Triggers:\n"
+                "        - ProviderType: CodeStarSourceConnection\n"
+                "          GitConfiguration:\n"
+                "            SourceActionName: Code\n"
+                "            PullRequest: [{Events: [OPEN, UPDATED]}]\n")
+    template = cfn(CFN_BUILD).replace("      Stages:\n", triggers + "      Stages:\n")
+    found = facts(snapshot({"pipeline.yml": template, "ci/buildspec.yml": BUILDSPEC}))
+    tests = found["ci.pr_tests"]
+    assert tests.value is True
+    assert (tests.evidence[0].path, tests.evidence[0].line) == ("ci/buildspec.yml", 8)
+    assert "pull request (OPEN, UPDATED; pipeline trigger)" in tests.evidence[0].detail
+
+
+def test_codepipeline_inline_buildspec_and_unresolved_project(snapshot: MakeSnapshot) -> None:
+    inline = cfn(CFN_BUILD).replace(
+        "      Source: {Type: CODEPIPELINE, BuildSpec: ci/buildspec.yml}\n",
+        "      Source:\n"
+        "        Type: CODEPIPELINE\n"
+        "        BuildSpec: |\n"
+        "          phases:\n"
+        "            build:\n"
+        "              commands:\n"
+        "                - cdk deploy --all --require-approval never\n")
+    found = facts(snapshot({"pipeline.yml": inline}))
+    assert found["ci.iac_apply_on_merge"].value is True
+    assert found["ci.iac_apply_on_merge"].evidence[0].line == 13
+    missing = facts(snapshot({"pipeline.yml": inline.replace("!Ref Build}", "other-project}")}))
+    # What the unknown project runs is not read: facts that found nothing are unknown.
+    fact = missing["ci.iac_apply_on_merge"]
+    assert fact.value is None
+    assert "CodeBuild project other-project is not defined in this template" in details(fact)
+
+
+def test_codepipeline_commands_action_and_unknown_test_provider(snapshot: MakeSnapshot) -> None:
+    commands = ("        - Name: Release\n"
+                "          Actions:\n"
+                "            - Name: Ship\n"
+                "              ActionTypeId: {Category: Compute, Owner: AWS, Provider: Commands}\n"
+                "              Commands: [echo release, terraform apply -auto-approve]\n")
+    found = facts(snapshot({"pipeline.yml": cfn(commands)}))
+    assert found["ci.iac_apply_on_merge"].value is True
+    assert found["ci.iac_apply_on_merge"].evidence[0].line == 21
+    other = commands.replace("Category: Compute, Owner: AWS, Provider: Commands",
+                             "Category: Test, Owner: ThirdParty, Provider: GhostInspector")
+    unknown = facts(snapshot({"pipeline.yml": cfn(other)}))["ci.pr_tests"]
+    assert unknown.value is None
+    assert "GhostInspector test action not read" in details(unknown)
+
+
+def test_buildspec_of_a_pipeline_is_read_an_unreferenced_one_is_not(
+        snapshot: MakeSnapshot) -> None:
+    read = facts(snapshot({"pipeline.yml": cfn(CFN_BUILD), "ci/buildspec.yml": BUILDSPEC}))
+    assert read["ci.pr_tests"].value is False
+    unread = facts(snapshot({"tools/buildspec-nightly.yml": BUILDSPEC}))
+    assert unread["ci.pr_tests"].value is None
+    assert "tools/buildspec-nightly.yml" in (unread["ci.pr_tests"].unknown or "")
+
+
+CDK_PIPELINE = """\
+    import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+    import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
+    import * as codepipeline_actions from 'aws-cdk-lib/aws-codepipeline-actions';
+
+    export class Delivery extends Construct {
+        constructor(scope: Construct, id: string, props: Props) {
+            super(scope, id);
+            this.pipeline = new codepipeline.Pipeline(this, 'Delivery', {});
+            let source: codepipeline_actions.Action;
+            if (props.useGithub) {
+                source = new codepipeline_actions.CodeStarConnectionsSourceAction({
+                    actionName: 'Code', output: code, owner: 'o', repo: 'r',
+                    branch: props.branch || 'main', connectionArn: props.arn,
+                });
+            } else {
+                source = new codepipeline_actions.CodeCommitSourceAction({
+                    actionName: 'Code', output: code, repository: repo, branch: 'main',
+                });
+            }
+            const data = new codepipeline_actions.S3SourceAction({
+                actionName: 'Data', output: manifest, bucket: b, bucketKey: 'manifest.zip',
+            });
+            this.pipeline.addStage({ stageName: 'Source', actions: [source, data] });
+            // new codepipeline_actions.CodeBuildAction({ actionName: 'Old', project: old });
+            const deployProject = new codebuild.PipelineProject(this, 'Deploy', {
+                buildSpec: codebuild.BuildSpec.fromSourceFilename('./buildspecs/deploy.yml'),
+            });
+            const approve = new codepipeline_actions.ManualApprovalAction({
+                actionName: 'Approval', runOrder: 1,
+            });
+            const deploy = new codepipeline_actions.CodeBuildAction({
+                actionName: 'Deploy', runOrder: 2, project: deployProject, input: code,
+            });
+            this.pipeline.addStage({ stageName: 'Deploy', actions: [approve, deploy] });
+        }
+    }
+"""
+DEPLOY_SCRIPT = """\
+    #!/bin/bash
+    set -e
+    pushd ./{app}
+    yarn install --frozen-lockfile
+    yarn cdk deploy --require-approval never
+    popd
+"""
+
+
+def cdk_repo(app: str) -> dict[str, str]:
+    return {"infra/cdk.json": '{"app": "npx ts-node bin/app.ts"}',
+            "infra/lib/delivery.ts": CDK_PIPELINE,
+            "model_deploy/cdk.json": '{"app": "npx ts-node bin/app.ts"}',
+            "buildspecs/deploy.yml": "version: 0.2\nphases:\n  build:\n    commands:\n"
+                                     "      - bash scripts/deploy.sh\n",
+            "scripts/deploy.sh": DEPLOY_SCRIPT.format(app=app)}
+
+
+def test_cdk_pipeline_deploys_through_its_buildspec_and_script(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot(cdk_repo("model_deploy")))
+    assert found["ci.systems"].value == ("aws-codepipeline",)
+    deploy = found["ci.deploy_on_merge"]
+    assert deploy.value is True
+    assert (deploy.evidence[0].path, deploy.evidence[0].line) == ("scripts/deploy.sh", 5)
+    assert "push to main (source Code), after approval Deploy/Approval" in \
+        deploy.evidence[0].detail
+    # The model stack is applied on merge; the app holding the pipeline (infra) is not.
+    applied = found["ci.iac_apply_on_merge"]
+    assert applied.value is False and applied.unknown is None
+    assert "not the pipeline's own stack (infra): deployed by hand" in details(applied)
+    assert found["ci.pr_tests"].value is False and found["ci.pr_tests"].unknown is None
+
+
+def test_cdk_pipeline_deploying_its_own_app_applies_iac(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot(cdk_repo("infra")))
+    assert found["ci.iac_apply_on_merge"].value is True
+
+
+def test_cdk_pipeline_with_an_action_from_another_file_is_unknown(snapshot: MakeSnapshot) -> None:
+    files = cdk_repo("model_deploy")
+    files["infra/lib/delivery.ts"] = CDK_PIPELINE.replace("actions: [approve, deploy]",
+                                                          "actions: [approve, props.deploy]")
+    found = facts(snapshot(files))
+    fact = found["ci.deploy_on_merge"]
+    assert fact.value is None
+    assert "action props.deploy is not defined in this file" in details(fact)
+
+
+CDK_PIPELINES_PY = """\
+    from aws_cdk import Stack, pipelines
+    from constructs import Construct
+
+
+    class PipelineStack(Stack):
+        \"\"\"Delivery. A docstring mentioning pipelines.CodePipeline(self, "x") is not code.\"\"\"
+
+        def __init__(self, scope: Construct, construct_id: str) -> None:
+            super().__init__(scope, construct_id)
+            pipeline = pipelines.CodePipeline(
+                self, "Pipeline",
+                synth=pipelines.ShellStep(
+                    "Synth",
+                    input=pipelines.CodePipelineSource.git_hub("org/repo", "main"),
+                    commands=["pip install -r requirements.txt", "pytest", "npx cdk synth"],
+                ),
+            )
+            pipeline.add_stage(AppStage(self, "Dev"))
+            pipeline.add_stage(AppStage(self, "Prod"),
+                               pre=[pipelines.ManualApprovalStep("PromoteToProd")])
+"""
+
+
+def test_cdk_pipelines_in_python_self_mutate_and_deploy_stages(snapshot: MakeSnapshot) -> None:
+    found = facts(snapshot({"cdk.json": '{"app": "python app.py"}',
+                            "pipeline_stack.py": CDK_PIPELINES_PY}))
+    deploy = found["ci.deploy_on_merge"]
+    assert deploy.value is True
+    lines = [e.line for e in deploy.evidence]
+    assert lines == [10, 18, 19]
+    assert "on push to main (source org/repo), after approval Prod/PromoteToProd" in \
+        deploy.evidence[2].detail
+    # Self-mutation applies the pipeline's own stack on every push.
+    assert found["ci.iac_apply_on_merge"].value is True
+    assert found["ci.multi_env_deploy"].value is True
+    tests = found["ci.pr_tests"]
+    assert tests.value is False
+    assert any(e.line == 15 and "`pytest` does not run for pull requests" in e.detail
+               for e in tests.evidence)
+    assert found["ci.systems"].evidence[0].detail == "AWS CodePipeline: 6 job(s)"
+
+
+def test_commented_out_cdk_pipeline_is_not_read(snapshot: MakeSnapshot) -> None:
+    code = "\n".join("// " + line for line in textwrap.dedent(CDK_PIPELINE).split("\n"))
+    found = facts(snapshot({"infra/lib/delivery.ts": code}))
+    assert found["ci.present"].value is False
+    assert found["ci.deploy_on_merge"].value is False
+
+
+def test_cdk_text_helpers() -> None:
+    code = ci.blank_comments("a = f('x // y') // note\n/* b(\n) */ c('#')\n", python=False)
+    assert code == "a = f('x // y')        \n     \n     c('#')\n"
+    src = ci.read_cdk("p.ts", "const p = new X(this, 'id', { branch: b ?? 'dev', n: 2 });\n")
+    assert list(src.binds) == ["p"]
+    props = ci._props(src, src.binds["p"][0])
+    assert ci._literal(props["branch"][1]) == "dev" and props["n"][1] == "2"
+    assert ci._literal("props.branch") is None
