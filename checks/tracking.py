@@ -47,6 +47,9 @@ FACTS = {
                             "checkout, explicit commit tags, dvc.lock, W&B/ClearML/Neptune/Comet "
                             "runs, ${bundle.git.commit}, image tags with the commit sha); "
                             "unknown when only a CI build id is recorded",
+    "tracking.unrecorded_registrations": "models are also logged or registered from files that "
+                                         "record no commit, while other files do record it "
+                                         "(so not every run can be traced to its commit)",
     "tracking.environment": "the environment is recorded with the run/model (MLflow log_model "
                             "requirements, MLproject environment, conda.yaml beside a model, a "
                             "container image or registered environment per run; images tagged "
@@ -74,7 +77,8 @@ FACTS = {
 
 def collect(snap: Snapshot) -> list[Fact]:
     code = code_index(snap)
-    return [tools(snap, code), code_commit(snap, code), environment(snap, code),
+    return [tools(snap, code), code_commit(snap, code), unrecorded_registrations(snap, code),
+            environment(snap, code),
             model_artifacts(snap, code), training_data(snap, code),
             mutable_data_source(snap, code), retraining(snap, code), rollback(snap, code)]
 
@@ -179,6 +183,45 @@ def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
                    counter=[*_runs_without_commit(code, cat, all_runs, away),
                             *not_counted(code, cat["mlflow_runs"], ("mlflow", "wandb"))],
                    unparsed=code.unparsed, snap=snap)
+
+
+def _commit_recording_files(snap: Snapshot, code: CodeIndex) -> set[str]:
+    """Files whose runs record the commit themselves: fluent MLflow runs in scripts run from the
+    checkout, commit tags on runs, commit identifiers read in ML code."""
+    cat = _cat()["code_commit"]
+    all_runs = code.calls(tuple(cat["mlflow_runs"]), notebooks=False)
+    away = _away_from_checkout(snap, code, {u.path for u in all_runs})
+    paths = {u.path for u in all_runs if u.path not in away}
+    words = re.compile(cat["tag_words"])
+    paths |= {u.path for u in code.calls(tuple(cat["tag_calls"]))
+              if any(words.search(s) for s in strings_in(u, code.files[u.path])[:2])}
+    ref = re.compile(cat["commit_ref"])
+    paths |= {u.path for u in code.strings(ref) if common.ml_context(snap, u.path)}
+    return paths
+
+
+def unrecorded_registrations(snap: Snapshot, code: CodeIndex) -> Fact:
+    """When some files record the commit with their runs, models logged or registered from
+    other files (a notebook, a second training path) do not: a model from those cannot be
+    traced to its commit, so "any given run" is not traceable. Judged only when some file does
+    record the commit; a commit recorded by CI for every job covers all files."""
+    fact_id = "tracking.unrecorded_registrations"
+    recording = _commit_recording_files(snap, code)
+    cat = _cat()["model_artifacts"]
+    registrations = [u for u in [*code.calls(tuple(cat["calls"])), *code.keys(cat["keys"])]
+                     if not common.is_test_path(u.path)]
+    if not recording:
+        return Fact(fact_id, False, (common.searched(
+            "files that record the commit with their runs, to compare with the files that "
+            "register models", "code and notebooks"),))
+    missing = [u for u in registrations if u.path not in recording]
+    if missing:
+        return Fact(fact_id, True, tuple(unique(
+            [use_evidence(u, "model logged or registered without a commit record here")
+             for u in missing])[:20]))
+    return Fact(fact_id, False, (Evidence(
+        f"every file that logs or registers models ({len({u.path for u in registrations})}) "
+        "records the commit"),))
 
 
 def _build_ids(snap: Snapshot, code: CodeIndex, places: list[str]) -> list[Evidence]:

@@ -714,3 +714,41 @@ def test_scheduled_job_with_constraints_file_is_not_training(snapshot: MakeSnaps
               - run: pip install -r requirements.txt -c constraints.txt && pip-audit
         """})["tracking.retraining"]
     assert fact.value is False
+
+
+TAGGED_TRAINING = """
+import os
+import mlflow
+
+client = mlflow.MlflowClient()
+
+
+def register(run_id: str) -> None:
+    version = mlflow.register_model(f"runs:/{run_id}/model", "churn")
+    client.set_model_version_tag("churn", version.version, "git_sha", os.environ["GIT_SHA"])
+
+
+register("abc")
+"""
+
+
+def test_registration_from_a_file_that_records_no_commit(snapshot: MakeSnapshot) -> None:
+    notebook_path = """# Databricks notebook source
+import mlflow
+mlflow.register_model("runs:/abc/model", "churn")
+"""
+    found = facts(snapshot, {"train.py": TAGGED_TRAINING, "Train_and_deploy.py": notebook_path})
+    fact = found["tracking.unrecorded_registrations"]
+    assert fact.value is True
+    assert fact.evidence[0].path == "Train_and_deploy.py"
+
+
+def test_every_registering_file_records_the_commit(snapshot: MakeSnapshot) -> None:
+    alone = facts(snapshot, {"train.py": TAGGED_TRAINING})["tracking.unrecorded_registrations"]
+    assert alone.value is False
+
+
+def test_nothing_records_a_commit_so_nothing_to_compare(snapshot: MakeSnapshot) -> None:
+    plain = 'import mlflow\nmlflow.register_model("runs:/abc/model", "churn")\n'
+    fact = facts(snapshot, {"reg.py": plain})["tracking.unrecorded_registrations"]
+    assert fact.value is False and "did not find" in fact.evidence[0].detail
