@@ -23,6 +23,8 @@ FACTS: dict[str, str] = {
     "process.pr_share_recent": "the same share over the latest 100 non-bot first-parent commits",
     "process.iac_pr_share": "the same share over first-parent commits that change an IaC file; "
                             "None when no such commit",
+    "process.iac_pr_share_recent": "the IaC share over the latest 100 non-bot first-parent "
+                                   "commits only: today's practice for infrastructure changes",
     "process.reviewed_share": "share of pull-request merges among the latest 100 non-bot "
                               "first-parent commits with evidence that another person reviewed "
                               "(merged by someone other than the branch author, Reviewed-by/"
@@ -48,6 +50,7 @@ def collect(snap: Snapshot) -> list[Fact]:
         pr_share(history, counted),
         pr_share_recent(history, counted),
         iac_pr_share(snap, history, counted),
+        iac_pr_share(snap, history, counted[:RECENT], recent=True),
         reviewed_share(history, counted),
         codeowners(snap),
         ruleset_approvals(snap),
@@ -103,11 +106,13 @@ def pr_share_recent(history: History, counted: list[Commit]) -> Fact:
                   f"the latest {len(window)} non-bot first-parent commits")
 
 
-def iac_pr_share(snap: Snapshot, history: History, counted: list[Commit]) -> Fact:
+def iac_pr_share(snap: Snapshot, history: History, counted: list[Commit],
+                 recent: bool = False) -> Fact:
     """The same share over commits that change a file the IaC check recognises (a merge
-    counts with what it brought in over its first parent). Paths are today's IaC files: a
-    change to a file deleted since is not seen."""
-    fact_id = "process.iac_pr_share"
+    counts with what it brought in over its first parent), over the whole history or, RECENT,
+    among the latest non-bot first-parent commits. Paths are today's IaC files: a change to a
+    file deleted since is not seen."""
+    fact_id = "process.iac_pr_share_recent" if recent else "process.iac_pr_share"
     if not history.usable:
         return _unusable(fact_id, history)
     paths = set(iac_files(snap))
@@ -122,7 +127,8 @@ def iac_pr_share(snap: Snapshot, history: History, counted: list[Commit]) -> Fac
                        [searched("non-bot commits changing " + _names(sorted(paths)),
                                  "the first-parent history")])
     return _share(fact_id, history, touching, seen,
-                  f"{len(touching)} non-bot first-parent commits changing IaC files "
+                  f"{len(touching)} {'recent ' if recent else ''}non-bot first-parent commits "
+                  "changing IaC files "
                   f"({_names(sorted(paths))})")
 
 

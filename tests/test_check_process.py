@@ -474,3 +474,15 @@ def test_minimum_commits_a_share_needs(repo: RepoBuilder) -> None:
     assert fact.value is None
     assert "too few to judge" in (fact.unknown or "")
     assert fact.evidence[0].detail.startswith("2 of 2 non-bot first-parent commits")
+
+
+def test_iac_share_over_the_recent_window(repo: RepoBuilder,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.commit("push infra", {"infra/main.tf": 'resource "aws_s3_bucket" "a" {}\n'})
+    repo.merge_pr(1, "b", {"infra/main.tf": 'resource "aws_s3_bucket" "b" {}\n'})
+    repo.merge_pr(2, "c", {"infra/main.tf": 'resource "aws_s3_bucket" "c" {}\n'})
+    monkeypatch.setattr(process, "RECENT", 2)
+    found = facts_of(repo.path)
+    assert abs(found["process.iac_pr_share"].value - 2 / 3) < 1e-9
+    assert found["process.iac_pr_share_recent"].value == 1.0
+    assert "recent non-bot" in found["process.iac_pr_share_recent"].evidence[0].detail
