@@ -64,7 +64,11 @@ def versioned(snap: Snapshot) -> Fact:
     """A git repository with at least one commit: the code, and its changes, are versioned."""
     fact_id = "process.versioned"
     if not snap.info.is_git:
-        return Fact(fact_id, False, (searched("a git repository (.git)", "the audited folder"),))
+        # A plain folder may be an export or a sub-folder of a repository kept elsewhere:
+        # whether it is versioned cannot be seen from it.
+        return unknown(fact_id, "not a git repository: whether this code is kept under version "
+                                "control elsewhere cannot be seen from the folder",
+                       [searched("a git repository (.git)", "the audited folder")])
     head = snap.info.head
     if head is None:
         return Fact(fact_id, False, (Evidence(
