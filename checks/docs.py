@@ -1,21 +1,27 @@
 """Documentation: written sections with real content under them (goals, team, risks, data, model
-choice, architecture, retraining, roll-back), and code documented with docstrings."""
+choice, architecture, retraining, roll-back), whether they kept up with the code, and docstrings."""
 
 from __future__ import annotations
 
 import ast
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Any
 
-from mlops_auditor.checks import common
+from mlops_auditor.checks import common, mlcode
+from mlops_auditor.history import Commit
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot, matching
 
 TOPICS = ("business_goals", "team", "model_risk", "data_preparation", "data_definition",
           "model_choice", "architecture", "retraining", "rollback")
+# The topics of statements that ask for documents "kept up to date" or written for the code as
+# it is: each is judged against the code it describes (docs.stale).
+DATED_TOPICS = TOPICS[:7]
 
 FACTS = {
     "docs.business_goals": "a section on business goals, objectives or KPIs with content under it",
@@ -36,6 +42,13 @@ FACTS = {
                             "have docstrings, or a docs site is generated from the code",
     "docs.docstring_share": "share of public functions and classes (tests excluded) with a "
                             "docstring; None when there is no Python code",
+    "docs.stale": "documented topics (of business_goals, team, model_risk, data_preparation, "
+                  "data_definition, model_choice, architecture) every counted document of "
+                  "which last changed more than stale_after_days (catalogue, 365) before the "
+                  "last change by a person to the code it describes (the data or training "
+                  "step files; for architecture, code files added or removed; else any code "
+                  "or config, of the document's folder when it holds code); None when the "
+                  "history is missing or shallow",
 }
 
 
@@ -609,6 +622,242 @@ def diagrams(snap: Snapshot, documents_: list[Document]) -> list[Evidence]:
     return hits
 
 
+# -- kept up to date -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Described:
+    """The code a document describes: an ML step's files, or else the project code in FOLDER
+    ("" for the whole project), any change to it or only files added and removed."""
+
+    what: str
+    files: tuple[str, ...]
+    folder: str
+    structure: bool
+
+
+@dataclass(frozen=True)
+class Dated:
+    """One document judged: the commit that last changed it, the newest change to the code it
+    describes (the path and commit; None when no commit changes them) and the verdict."""
+
+    document: Evidence
+    described: Described
+    document_commit: Commit | None
+    code_path: str | None
+    code_commit: Commit | None
+    lag: int | None  # seconds from the document's last change to the code's, when both exist
+    stale: bool
+
+
+def counted_documents(findings: dict[str, Findings]) -> dict[str, list[Evidence]]:
+    """For each dated topic, the first support evidence of each file its fact counted: only
+    documents that answer the statement are judged for staleness."""
+    result: dict[str, list[Evidence]] = {}
+    for topic in DATED_TOPICS:
+        seen: dict[str, Evidence] = {}
+        for item in findings[topic].support:
+            if item.path is not None:
+                seen.setdefault(item.path, item)
+        if seen:
+            result[topic] = list(seen.values())
+    return result
+
+
+def code_matcher() -> Callable[[str], bool]:
+    """Whether a path is project code or config (catalogue ``staleness.code``; vendored
+    folders, lock files and documents left out), memoised per path: the same paths come back
+    in commit after commit."""
+    rules = common.catalogue("docs")["staleness"]
+    included, excluded = list(rules["code"]), [*rules["not_code"], *common.NOT_PROJECT_CODE]
+    known: dict[str, bool] = {}
+
+    def is_code(path: str) -> bool:
+        if path not in known:
+            known[path] = bool(matching([path], *included)) and not matching([path], *excluded)
+        return known[path]
+
+    return is_code
+
+
+def _folders(path: str) -> list[str]:
+    """The folders that hold PATH, the whole project ("") first."""
+    parts = path.split("/")[:-1]
+    return ["", *("/".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
+def code_folders(snap: Snapshot, is_code: Callable[[str], bool]) -> set[str]:
+    """Folders of today's tree that hold project code or config, at any depth."""
+    return {folder for path in snap.files if is_code(path) for folder in _folders(path)}
+
+
+def described_code(path: str, describes: str, step_files: dict[str, list[str]],
+                   folders: set[str]) -> Described:
+    """What the document at PATH describes, for a topic that DESCRIBES ``all`` project code,
+    its ``structure`` or an ML step (catalogue ``staleness.describes``). A document in a folder
+    that holds code describes that code (an example's or a service's README); one at the top,
+    or in a documentation or hidden folder (catalogue ``project_wide``), the whole project. A
+    step topic is judged against the step's files in that folder, else all the step's files,
+    else (no such file) the project code."""
+    folder = posixpath.dirname(path)
+    wide = _pattern(common.catalogue("docs")["staleness"]["project_wide"])
+    if folder not in folders or any(wide.match(part) for part in folder.split("/")):
+        folder = ""
+    where = f" in {folder}/" if folder else ""
+    files = step_files.get(describes, [])
+    inside = [f for f in files if f.startswith(folder + "/")] if folder else []
+    if inside:
+        return Described(f"the {describes} step files{where}", tuple(inside), "", False)
+    if files:
+        return Described(f"the {describes} step files", tuple(files), "", False)
+    if describes == "structure":
+        return Described(f"code or config files added or removed{where}", (), folder, True)
+    return Described(f"any project code or config{where}", (), folder, False)
+
+
+@dataclass
+class LastChanges:
+    """Newest-first index of the commit that last changed each wanted path; per folder, of
+    the newest non-bot commit that changed project code in it, and of the newest that added
+    or removed a code file there (a change of structure), each with the path it changed."""
+
+    documents: dict[str, int]
+    code_files: dict[str, int]
+    any_code: dict[str, tuple[int, str]]
+    structure: dict[str, tuple[int, str]]
+
+
+def last_changes(commits: list[Commit], documents: set[str], code_files: set[str],
+                 folders: set[str], is_code: Callable[[str], bool]) -> LastChanges:
+    """One walk over the first-parent history, newest first, that stops as soon as every
+    wanted path and both kinds of code change in every wanted folder are found (no git call
+    per file). Any commit counts as a change to a document; a bot's commit is not a change to
+    the code (dependency bumps and formatting fixes do not change what documents describe)."""
+    found = LastChanges({}, {}, {}, {})
+    docs_left, code_left = set(documents), set(code_files)
+    scopes: dict[str, list[str]] = {}
+    for index, commit in enumerate(commits):
+        human = not commit.is_bot
+        for status, path in commit.changes:
+            if path in docs_left:
+                found.documents[path] = index
+                docs_left.discard(path)
+            if not human:
+                continue
+            if path in code_left:
+                found.code_files[path] = index
+                code_left.discard(path)
+            if path not in scopes:
+                scopes[path] = [f for f in _folders(path) if f in folders] if is_code(path) \
+                    else []
+            for folder in scopes[path]:
+                found.any_code.setdefault(folder, (index, path))
+                if status in ("A", "D"):
+                    found.structure.setdefault(folder, (index, path))
+        if not (docs_left or code_left) and len(found.structure) == len(folders):
+            break
+    return found
+
+
+def _newest(indexes: dict[str, int], paths: tuple[str, ...]) -> tuple[int, str] | None:
+    known = [(indexes[p], p) for p in paths if p in indexes]
+    return min(known) if known else None
+
+
+def date_documents(snap: Snapshot, counted: dict[str, list[Evidence]]
+                   ) -> dict[str, list[Dated]]:
+    """Each counted document of each topic against the code it describes: stale when that
+    code changed more than ``stale_after_days`` (catalogue) after the document last did. The
+    ML step files are only looked up when a topic needs them."""
+    rules = common.catalogue("docs")["staleness"]
+    limit = int(rules["stale_after_days"]) * 86400
+    describes = {t: str(rules["describes"].get(t, "all")) for t in counted}
+    steps = set(describes.values()) - {"all", "structure"}
+    step_files = mlcode.step_files(snap) if steps else {}
+    is_code = code_matcher()
+    folders = code_folders(snap, is_code)
+    described = {(topic, e.path or ""): described_code(e.path or "", describes[topic],
+                                                       step_files, folders)
+                 for topic, items in counted.items() for e in items}
+    commits = snap.history.commits
+    found = last_changes(commits, {path for _, path in described},
+                         {f for d in described.values() for f in d.files},
+                         {d.folder for d in described.values() if not d.files}, is_code)
+    dated: dict[str, list[Dated]] = {}
+    for topic, items in counted.items():
+        for item in items:
+            what = described[(topic, item.path or "")]
+            document = found.documents.get(item.path or "")
+            code = _newest(found.code_files, what.files) if what.files else \
+                (found.structure if what.structure else found.any_code).get(what.folder)
+            doc_commit = commits[document] if document is not None else None
+            code_commit = commits[code[0]] if code else None
+            lag = code_commit.committed - doc_commit.committed \
+                if doc_commit and code_commit else None
+            dated.setdefault(topic, []).append(Dated(
+                item, what, doc_commit, code[1] if code else None, code_commit, lag,
+                lag is not None and lag > limit))
+    return dated
+
+
+def freshest(documents_: list[Dated]) -> Dated:
+    """The document of a topic that keeps closest to its code: the topic is stale only when
+    every one of its documents is. Documents no commit changes are judged last."""
+    return min(documents_, key=lambda d: (d.document_commit is None,
+                                          d.lag if d.lag is not None else -(1 << 62)))
+
+
+def _day(commit: Commit) -> str:
+    return datetime.fromtimestamp(commit.committed, tz=UTC).date().isoformat()
+
+
+def dated_evidence(topic: str, dated: Dated, count: int, limit_days: int) -> Evidence:
+    """One line per topic: when its freshest document and the code it describes last
+    changed, and the verdict."""
+    name = topic.replace("_", " ") + (f" (freshest of {count} documents)" if count > 1 else "")
+    path, line = dated.document.path, dated.document.line
+    what = dated.described.what
+    if dated.document_commit is None:
+        return Evidence(f"{name}: not judged, no commit on the audited history changes "
+                        f"{path}", path=path, line=line)
+    head = (f"{name}: {path} last changed {_day(dated.document_commit)} (commit "
+            f"{dated.document_commit.sha[:7]})")
+    if dated.code_commit is None or dated.lag is None:
+        detail = f"{head}; no change by a person to the code it describes ({what})"
+    else:
+        days = dated.lag // 86400
+        code = (f"the code it describes ({what}) last changed {_day(dated.code_commit)} "
+                f"(commit {dated.code_commit.sha[:7]}, {dated.code_path})")
+        if dated.stale:
+            detail = f"{head}; {code}, {days} days later: stale (more than {limit_days} days)"
+        elif dated.lag > 0:
+            detail = f"{head}; {code}, {days} days later, within {limit_days} days"
+        else:
+            detail = f"{head}; {code}, not after the document"
+    return Evidence(detail, path=path, line=line, commit=dated.document_commit.sha)
+
+
+def stale_fact(snap: Snapshot, findings: dict[str, Findings]) -> Fact:
+    """``docs.stale``: the documented topics whose documents all lag the code they describe,
+    each with the dates and commits that decide it. A missing or shallow history cannot tell
+    an old document from a current one, so the fact is unknown then, never "fresh"."""
+    fact_id = "docs.stale"
+    history = snap.history
+    if not history.usable:
+        return common.unknown(fact_id, history.unusable_reason)
+    counted = counted_documents(findings)
+    if not counted:
+        return Fact(fact_id, (), (Evidence(
+            "no documented topic to date: no business goals, team, model risk, data "
+            "preparation, data definition, model choice or architecture documents counted"),))
+    limit_days = int(common.catalogue("docs")["staleness"]["stale_after_days"])
+    dated = date_documents(snap, counted)
+    best = {topic: freshest(items) for topic, items in dated.items()}
+    stale = tuple(topic for topic in DATED_TOPICS if topic in best and best[topic].stale)
+    ordered = sorted(best, key=lambda topic: topic not in stale)
+    return common.value(fact_id, stale, [dated_evidence(t, best[t], len(dated[t]), limit_days)
+                                         for t in ordered])
+
+
 # -- code documentation -----------------------------------------------------------------------
 
 @dataclass
@@ -751,7 +1000,7 @@ def collect(snap: Snapshot) -> list[Fact]:
                                          + diagrams(snap, documents_)
                                          + architecture_images(documents_))
     facts = [_topic_fact(snap, name, findings[name], documents_, failed) for name in TOPICS]
-    return facts + _code_facts(snap)
+    return facts + _code_facts(snap) + [stale_fact(snap, findings)]
 
 
 def _topic_fact(snap: Snapshot, name: str, findings: Findings, documents_: list[Document],

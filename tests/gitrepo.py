@@ -46,6 +46,11 @@ class RepoBuilder:
                                       skip_hooks=True)
         return made.hexsha
 
+    def wait(self, days: float) -> None:
+        """Move the clock DAYS forward, so that the next commit comes that much later (the
+        clock otherwise advances one hour per commit)."""
+        self.clock += round(days * 86400)
+
     def branch(self, name: str, start: str | None = None) -> None:
         self.repo.create_head(name, start or self.repo.head.commit)
 

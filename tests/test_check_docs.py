@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from mlops_auditor.checks import docs
+from mlops_auditor.history import Commit
 from mlops_auditor.model import Fact
+from mlops_auditor.snapshot import open_snapshot
 from tests.conftest import MakeSnapshot
+from tests.gitrepo import RepoBuilder
 
 PROSE = ("The model ranks incoming support tickets so that the team answers urgent ones first. "
          "We measure success by the share of urgent tickets answered within one hour and by the "
@@ -435,3 +443,172 @@ def test_a_title_heading_of_a_plain_topic_keeps_its_whole_document(
     snap = snapshot({"docs/retraining.md": f"# Retraining\n\n## Schedule\n\n{PROSE}\n"})
     fact = facts(snap)["docs.retraining"]
     assert fact.value is True and fact.evidence[0].line == 1
+
+
+# -- kept up to date (docs.stale) ---------------------------------------------------------------
+
+GOALS = f"# Ticket ranker\n\n## Business goals\n\n{PROSE}\n"
+DATA_PREP = ("# Tickets\n\n## Data cleaning\n\nWe drop tickets without a customer id because "
+             "they cannot be routed to anyone, convert every amount to euro, and split the "
+             "tickets by month to avoid leaking future tickets into training.\n")
+DATA_CODE = "import pandas as pd\n\n\ndef load(path):\n    return pd.read_csv(path).dropna()\n"
+TRAIN_CODE = ("from sklearn.linear_model import LogisticRegression\n\n\n"
+              "def train(x, y):\n    return LogisticRegression().fit(x, y)\n")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[RepoBuilder]:
+    builder = RepoBuilder(tmp_path / "repo")
+    yield builder
+    builder.close()
+
+
+def stale_of(path: Path) -> Fact:
+    with open_snapshot(path) as snap:
+        return facts(snap)["docs.stale"]
+
+
+def test_document_changed_with_its_code_is_not_stale(repo: RepoBuilder) -> None:
+    doc = repo.commit("Goals", {"README.md": GOALS, "src/app.py": "X = 1\n"})
+    repo.wait(300)
+    repo.commit("Tweak", {"src/app.py": "X = 2\n"})
+
+    fact = stale_of(repo.path)
+
+    assert fact.value == ()
+    assert fact.evidence[0].path == "README.md" and fact.evidence[0].line == 3
+    assert fact.evidence[0].commit == doc
+    assert "300 days later, within 365 days" in fact.evidence[0].detail
+
+
+def test_document_left_behind_by_its_code_is_stale_with_both_dates(repo: RepoBuilder) -> None:
+    doc = repo.commit("Goals", {"README.md": GOALS, "src/app.py": "X = 1\n"})
+    repo.wait(400)
+    code = repo.commit("Rewrite", {"src/app.py": "X = 2\n"})
+
+    fact = stale_of(repo.path)
+
+    assert fact.value == ("business_goals",)
+    item = fact.evidence[0]
+    assert (item.path, item.line, item.commit) == ("README.md", 3, doc)
+    assert "business goals: README.md last changed 2023-11-14" in item.detail
+    assert f"commit {code[:7]}, src/app.py" in item.detail
+    assert "400 days later: stale (more than 365 days)" in item.detail
+
+
+def test_bots_do_not_change_the_code_a_document_describes(repo: RepoBuilder) -> None:
+    repo.commit("Goals", {"README.md": GOALS, "requirements.txt": "pandas==2.0\n"})
+    repo.wait(400)
+    repo.commit("Bump pandas", {"requirements.txt": "pandas==2.2\n"},
+                author="dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>")
+
+    assert stale_of(repo.path).value == ()
+
+
+def test_the_freshest_document_of_a_topic_decides(repo: RepoBuilder) -> None:
+    repo.commit("Goals", {"README.md": GOALS, "docs/goals.md": GOALS, "src/app.py": "X = 1\n"})
+    repo.wait(400)
+    repo.commit("Rewrite and revise", {"src/app.py": "X = 2\n", "docs/goals.md": GOALS + "\n"})
+
+    fact = stale_of(repo.path)
+
+    assert fact.value == ()
+    assert fact.evidence[0].path == "docs/goals.md"
+    assert "freshest of 2 documents" in fact.evidence[0].detail
+
+
+def test_only_counted_documents_are_judged(repo: RepoBuilder) -> None:
+    repo.commit("Stub", {"README.md": "## Business goals\n\nTBD\n", "src/app.py": "X = 1\n"})
+    repo.wait(400)
+    repo.commit("Rewrite", {"src/app.py": "X = 2\n"})
+
+    fact = stale_of(repo.path)
+
+    assert fact.value == ()
+    assert "no documented topic" in fact.evidence[0].detail
+
+
+def test_architecture_is_judged_against_files_added_or_removed(repo: RepoBuilder) -> None:
+    doc = f"# Service\n\n## Architecture\n\n{PROSE}\n"
+    repo.commit("Design", {"README.md": doc, "src/api.py": "X = 1\n"})
+    repo.wait(400)
+    repo.commit("Edit inside a module", {"src/api.py": "X = 2\n"})
+    assert stale_of(repo.path).value == ()
+
+    repo.wait(10)
+    added = repo.commit("New component", {"src/queue.py": "Y = 1\n"})
+    fact = stale_of(repo.path)
+    assert fact.value == ("architecture",)
+    assert "added or removed) last changed" in fact.evidence[0].detail
+    assert f"commit {added[:7]}, src/queue.py" in fact.evidence[0].detail
+
+
+def test_data_documents_are_judged_against_the_data_step_files(repo: RepoBuilder) -> None:
+    repo.commit("Data", {"README.md": DATA_PREP, "src/data.py": DATA_CODE,
+                         "src/train.py": TRAIN_CODE})
+    repo.wait(400)
+    repo.commit("Retune", {"src/train.py": TRAIN_CODE + "\nSEED = 1\n"})
+    fact = stale_of(repo.path)
+    assert fact.value == ()
+    assert "(the data step files) last changed" in fact.evidence[0].detail
+
+    repo.commit("Clean more", {"src/data.py": DATA_CODE + "\nLIMIT = 10\n"})
+    fact = stale_of(repo.path)
+    assert fact.value == ("data_preparation",)
+    assert "src/data.py), 400 days later: stale" in fact.evidence[0].detail
+
+
+def test_a_document_in_a_folder_with_code_describes_that_code(repo: RepoBuilder) -> None:
+    risk = f"# Example\n\n## Limitations\n\n{PROSE}\n"
+    repo.commit("Examples", {"examples/a/README.md": risk, "examples/a/app.py": "X = 1\n",
+                             "examples/b/app.py": "Y = 1\n", "docs/risks.md": risk})
+    repo.wait(400)
+    repo.commit("Change b", {"examples/b/app.py": "Y = 2\n"})
+    fact = stale_of(repo.path)
+    assert fact.value == ()
+    assert fact.evidence[0].path == "examples/a/README.md"
+    assert "(any project code or config in examples/a/)" in fact.evidence[0].detail
+
+    repo.commit("Change a", {"examples/a/app.py": "X = 2\n"})
+    fact = stale_of(repo.path)
+    assert fact.value == ("model_risk",)
+    assert "docs/risks.md" in fact.evidence[0].detail  # documentation folders: whole project
+
+
+def test_plain_folder_cannot_date_documents(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot({"README.md": GOALS, "src/app.py": "X = 1\n"}))["docs.stale"]
+    assert fact.value is None
+    assert "not a git repository" in (fact.unknown or "")
+
+
+def test_shallow_clone_cannot_date_documents(repo: RepoBuilder, tmp_path: Path) -> None:
+    repo.commit("Goals", {"README.md": GOALS, "src/app.py": "X = 1\n"})
+    repo.wait(400)
+    repo.commit("Rewrite", {"src/app.py": "X = 2\n"})
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{repo.path}",
+                    str(clone)], check=True, capture_output=True)
+
+    fact = stale_of(clone)
+
+    assert fact.value is None
+    assert "shallow clone" in (fact.unknown or "") and "--unshallow" in (fact.unknown or "")
+
+
+def test_last_changes_reads_the_parsed_history_once_per_folder() -> None:
+    def commit(sha: str, *changes: tuple[str, str], author: str = "Ada") -> Commit:
+        return Commit(sha, ("p",), author, "ada@example.com", author, "ada@example.com", 0, 0,
+                      sha, None, False, changes)
+
+    commits = [commit("c4", ("M", "svc/requirements.txt"), author="renovate[bot]"),
+               commit("c3", ("M", "svc/app.py"), ("M", "README.md")),
+               commit("c2", ("D", "svc/old.py")),
+               commit("c1", ("A", "lib/x.py"), ("A", "docs/a.md"))]
+    found = docs.last_changes(commits, {"README.md", "docs/a.md"}, set(), {"", "svc", "lib"},
+                              docs.code_matcher())
+
+    assert found.documents == {"README.md": 1, "docs/a.md": 3}
+    assert found.any_code == {"": (1, "svc/app.py"), "svc": (1, "svc/app.py"),
+                              "lib": (3, "lib/x.py")}
+    assert found.structure == {"": (2, "svc/old.py"), "svc": (2, "svc/old.py"),
+                               "lib": (3, "lib/x.py")}
