@@ -1007,10 +1007,10 @@ def test_classify(command: str, classes: set[str]) -> None:
 ])
 def test_github_expressions(expression: str, event: str, ref: str,
                             expected: bool | None) -> None:
-    run = ci.Run("x", "", "p", None, ci._github_values(event, ref, "main"))
+    run = ci.Run("x", "", "p", None, ci.github._github_values(event, ref, "main"))
     node = ci.parse_expression(expression)
     assert node is not None
-    assert ci.truth(ci.evaluate(node, ci._github_lookup(run))) is expected
+    assert ci.truth(ci.evaluate(node, ci.github._github_lookup(run))) is expected
 
 
 @pytest.mark.parametrize(("expression", "kind", "expected"), [
@@ -1022,10 +1022,10 @@ def test_github_expressions(expression: str, event: str, ref: str,
     ("$CI_COMMIT_REF_NAME =~ /^release\\//", "merge", False),
 ])
 def test_gitlab_expressions(expression: str, kind: str, expected: bool) -> None:
-    runs = {r.kind: r for r in reversed(ci._gitlab_runs("p", None, "main"))}
+    runs = {r.kind: r for r in reversed(ci.gitlab._gitlab_runs("p", None, "main"))}
     node = ci.parse_expression(expression)
     assert node is not None
-    assert ci.truth(ci.evaluate(node, ci._gitlab_lookup(runs[kind]))) is expected
+    assert ci.truth(ci.evaluate(node, ci.gitlab._gitlab_lookup(runs[kind]))) is expected
 
 
 def test_azure_expressions() -> None:
@@ -1034,15 +1034,15 @@ def test_azure_expressions() -> None:
     node = ci.parse_expression("and(succeeded(), eq(variables['Build.SourceBranch'], "
                                "'refs/heads/main'), ne(variables.Build.Reason, 'Schedule'))")
     assert node is not None
-    results = {k: ci.truth(ci.evaluate(node, ci._azure_lookup(r))) for k, r in runs.items()}
+    results = {k: ci.truth(ci.evaluate(node, ci.azure._azure_lookup(r))) for k, r in runs.items()}
     assert results == {"merge": True, "pr": False, "schedule": False}
 
 
 def test_unreadable_expressions_keep_every_run() -> None:
     assert ci.parse_expression("a == (b") is None
     run = ci.Run("pr", "", "p", None, {})
-    assert ci.narrow([run], "github.event_name ==", ci._github_lookup) == (run,)
-    assert ci.narrow([run], False, ci._github_lookup) == ()
+    assert ci.narrow([run], "github.event_name ==", ci.github._github_lookup) == (run,)
+    assert ci.narrow([run], False, ci.github._github_lookup) == ()
 
 
 def test_cd_in_a_system_not_read_makes_missing_facts_unknown(snapshot: MakeSnapshot) -> None:
@@ -1562,6 +1562,6 @@ def test_cdk_text_helpers() -> None:
     assert code == "a = f('x // y')        \n     \n     c('#')\n"
     src = ci.read_cdk("p.ts", "const p = new X(this, 'id', { branch: b ?? 'dev', n: 2 });\n")
     assert list(src.binds) == ["p"]
-    props = ci._props(src, src.binds["p"][0])
-    assert ci._literal(props["branch"][1]) == "dev" and props["n"][1] == "2"
-    assert ci._literal("props.branch") is None
+    props = ci.cdk_code._props(src, src.binds["p"][0])
+    assert ci.cdk_code._literal(props["branch"][1]) == "dev" and props["n"][1] == "2"
+    assert ci.cdk_code._literal("props.branch") is None
