@@ -210,7 +210,7 @@ def _resources(scan: Scan) -> Fact:
 
 def _environments(scan: Scan) -> Fact:
     """Environment names with where each is defined and what it is built from."""
-    names = tuple(sorted({e.name for e in scan.envs}, key=str.lower))
+    names = tuple(sorted({e.name for e in scan.envs}, key=lambda n: (n.lower(), n)))
     if not names:
         where = f"{len(scan.files)} IaC files"
         return common.value("iac.environments", (), [common.searched(
