@@ -6,6 +6,7 @@ Code counts only where it runs (see monitoring's code index).
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -129,10 +130,34 @@ def shared_transforms(snap: Snapshot, code: CodeIndex) -> Fact:
     items = [use_evidence(u, "transformation computed by the feature store")
              for u in code.calls(tuple(cat["store_transforms"]))]
     items += _shared_modules(code, cat["shared"])
+    items += _bundled_transforms(code, cat["bundled"])
     return verdict("featurestore.shared_transforms", unique(items),
-                   "store-computed transformations or a transformation module called by both "
-                   "training and serving code", "code and notebooks",
+                   "store-computed transformations, a transformation module called by both "
+                   "training and serving code, or a model saved with its transformation steps",
+                   "code and notebooks",
                    unparsed=code.unparsed, snap=snap)
+
+
+def _bundled_transforms(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
+    """A model saved with its transformation steps: an sklearn Pipeline (two or more steps) in a
+    script that saves or logs a model, or a SageMaker PipelineModel of two or more models. What
+    is served is the fitted pipeline, so serving transforms inputs with the training code."""
+    savers = {u.path for u in code.calls(tuple(cat["savers"]), notebooks=False)}
+    items: list[Evidence] = []
+    for u in code.calls(tuple(cat["pipelines"]), notebooks=False):
+        call = u.node
+        steps = len(call.args[0].elts) if isinstance(call, ast.Call) and call.args and \
+            isinstance(call.args[0], ast.List) else len(getattr(call, "args", []))
+        if u.path in savers and steps >= 2:
+            items.append(use_evidence(u, "the model is saved as a pipeline with its "
+                                         "transformation steps"))
+    for u in code.calls(tuple(cat["pipeline_models"]), notebooks=False):
+        models = next((kw.value for kw in getattr(u.node, "keywords", [])
+                       if kw.arg == "models"), None)
+        if isinstance(models, ast.List) and len(models.elts) >= 2:
+            items.append(use_evidence(u, "served as a pipeline model whose first container is "
+                                         "the fitted preprocessor"))
+    return items
 
 
 def _shared_modules(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:

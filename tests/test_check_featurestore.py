@@ -169,3 +169,33 @@ def test_empty_feature_key_is_not_config(snapshot: MakeSnapshot) -> None:
     fact = facts(snapshot, {"params.yaml": "features: []\nseed: 1\n"})[
         "featurestore.config_separate"]
     assert fact.value is False
+
+
+PIPELINE_TRAINING = """
+import mlflow
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+
+def train(texts, labels):
+    model = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())])
+    model.fit(texts, labels)
+    mlflow.sklearn.log_model(model, "model")
+
+
+train(["a"], [0])
+"""
+
+
+def test_a_model_saved_with_its_transformation_steps_shares_them(
+        snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot, {"train.py": PIPELINE_TRAINING})["featurestore.shared_transforms"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("train.py", 9)
+
+
+def test_a_pipeline_that_is_never_saved_does_not_count(snapshot: MakeSnapshot) -> None:
+    unsaved = PIPELINE_TRAINING.replace('    mlflow.sklearn.log_model(model, "model")\n', "")
+    fact = facts(snapshot, {"train.py": unsaved})["featurestore.shared_transforms"]
+    assert fact.value is False
