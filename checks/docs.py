@@ -995,12 +995,47 @@ def collect(snap: Snapshot) -> list[Fact]:
     documents_, failed = documents(snap)
     findings = topic_sections(documents_)
     findings["team"].support += codeowners_rules(snap) + maintainers_files(snap)
+    findings["data_definition"].support += schema_definitions(snap)
     findings["architecture"].support += (architecture_documents(documents_)
                                          + adr_records(snap, documents_)
                                          + diagrams(snap, documents_)
                                          + architecture_images(documents_))
     facts = [_topic_fact(snap, name, findings[name], documents_, failed) for name in TOPICS]
     return facts + _code_facts(snap) + [stale_fact(snap, findings)]
+
+
+def schema_definitions(snap: Snapshot) -> list[Evidence]:
+    """Data definitions kept as code: schema fields that say what they mean (pandera Column,
+    pydantic or Feast Field, Great Expectations-style meta) with a non-empty ``description``.
+    A file counts when at least a few of its fields are described (catalogue: schema_fields,
+    schema_min_described); field names and types alone do not say what a feature means."""
+    cat = common.catalogue("docs")
+    calls = set(cat["schema_fields"])
+    least = int(cat["schema_min_described"])
+    found: list[Evidence] = []
+    for path in common.python_files(snap, include_tests=False):
+        source = snap.text(path)
+        if not source.ok or "description" not in source.value:
+            continue
+        tree = snap.python(path)
+        if not tree.ok:
+            continue
+        described = [node for node in common.walk(tree.value)
+                     if isinstance(node, ast.Call) and _call_name(node.func) in calls
+                     and any(kw.arg == "description" and isinstance(kw.value, ast.Constant)
+                             and isinstance(kw.value.value, str) and kw.value.value.strip()
+                             for kw in node.keywords)]
+        if len(described) >= least:
+            first = described[0]
+            found.append(common.at(path, first.lineno, f"schema describes {len(described)} "
+                                                       f"fields: {ast.unparse(first)}"))
+    return found
+
+
+def _call_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
 
 
 def _topic_fact(snap: Snapshot, name: str, findings: Findings, documents_: list[Document],

@@ -612,3 +612,28 @@ def test_last_changes_reads_the_parsed_history_once_per_folder() -> None:
                               "lib": (3, "lib/x.py")}
     assert found.structure == {"": (2, "svc/old.py"), "svc": (2, "svc/old.py"),
                                "lib": (3, "lib/x.py")}
+
+
+SCHEMA = '''
+import pandera as pa
+
+transactions = pa.DataFrameSchema({
+    "amount": pa.Column(float, description="Amount charged, in euros"),
+    "merchant_id": pa.Column(str, description="Merchant that took the payment"),
+    "hour": pa.Column(int, description="Hour of day of the payment, 0-23"),
+    "is_fraud": pa.Column(bool),
+})
+'''
+
+
+def test_a_schema_that_describes_its_fields_defines_the_data(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot({"src/schema.py": SCHEMA}))["docs.data_definition"]
+    assert fact.value is True
+    assert (fact.evidence[0].path, fact.evidence[0].line) == ("src/schema.py", 5)
+    assert "describes 3 fields" in fact.evidence[0].detail
+
+
+def test_a_schema_of_names_and_types_only_does_not(snapshot: MakeSnapshot) -> None:
+    bare = SCHEMA.replace(', description="Amount charged, in euros"', "")
+    fact = facts(snapshot({"src/schema.py": bare}))["docs.data_definition"]
+    assert fact.value is False
