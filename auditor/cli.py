@@ -6,14 +6,21 @@ import contextlib
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlops_auditor import __version__
 from mlops_auditor.errors import InputError
 
-FORMATS = ("text", "json")
+if TYPE_CHECKING:
+    from mlops_auditor.model import Answer, AuditResult
+
+    Recorder = Callable[[Answer, str, str, str, tuple[str, ...], str | None], None]
+
+FORMATS = ("text", "json", "markdown", "sarif", "junit")
 
 
 class _Group(click.Group):
@@ -57,35 +64,204 @@ def main() -> None:
               help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE instead of standard output.")
-@click.option("--verbose", "-v", is_flag=True, help="Text format: show every piece of evidence.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Text and markdown formats: show every piece of evidence.")
 @click.option("--catalogue", "catalogues", multiple=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Add to the checks' catalogues of tools, commands, headings and libraries: a "
                    "YAML file mapping a catalogue name (e.g. precommit) to entries shaped like "
                    "the shipped ones. Repeatable.")
+@click.option("--gate", is_flag=True, help="Exit 1 when a statement breaks the policy (default: "
+              "every statement of sections 1-4 is yes or n/a), one line each on stderr.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="With --gate (implied): fail only on regressions against FILE, a previous "
+                   "--format json report (a statement that was yes or n/a and no longer is).")
+@click.option("--allow-manual/--no-allow-manual", default=False, show_default=True,
+              help="Gate: let unconfirmed manual statements pass.")
+@click.option("--allow-stale/--no-allow-stale", default=False, show_default=True,
+              help="Gate: let stale confirmations (evidence changed, expired) pass.")
 def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: bool,
-          catalogues: tuple[Path, ...]) -> None:
+          catalogues: tuple[Path, ...], gate: bool, baseline: Path | None, allow_manual: bool,
+          allow_stale: bool) -> None:
     """Audit the repository at PATH (default: the current folder).
 
     Reads the committed tree of HEAD (or REV) and the first-parent history; never runs, imports
-    or installs anything from the repository and never writes to it. Exit codes: 0 done,
-    2 bad input (one line on stderr), 3 internal error.
+    or installs anything from the repository and never writes to it (only `init` and `confirm`
+    write, and only the answers file). People's confirmations come from .mlops-audit/answers.yaml:
+    the committed one, or the working tree's when PATH is a work tree audited without --rev.
+    Exit codes: 0 done (gate passed), 1 the gate failed, 2 bad input (one line on stderr),
+    3 internal error.
     """
+    from mlops_auditor import gate as gate_policy
     from mlops_auditor.engine import audit as run_audit
     from mlops_auditor.rules import load_rules
 
+    previous = gate_policy.load_baseline(baseline) if baseline is not None else None
     rules = load_rules()
     result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues)
     if fmt == "json":
         from mlops_auditor.render import jsondoc
 
         report = jsondoc.render(result, rules.source)
+    elif fmt == "markdown":
+        from mlops_auditor.render import markdown
+
+        report = markdown.render(result, rules.source, verbose=verbose)
+    elif fmt == "sarif":
+        from mlops_auditor.render import sarif
+
+        # The repository's address as CI knows it (GitHub Actions, GitLab CI), for provenance.
+        server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+        repository_uri = (f"{server}/{name}" if server and name
+                          else os.environ.get("CI_PROJECT_URL"))
+        report = sarif.render(result, rules.source, repository_uri=repository_uri)
+    elif fmt == "junit":
+        from mlops_auditor.render import junit
+
+        report = junit.render(result, rules.source)
     else:
         from mlops_auditor.render import text
 
         color = output is None and sys.stdout.isatty()
         report = text.render(result, rules.source, verbose=verbose, color=color)
     _emit(report, output)
+    if gate or previous is not None:
+        policy = gate_policy.Policy(allow_manual=allow_manual, allow_stale=allow_stale)
+        broken = gate_policy.failures(result.answers, policy, previous)
+        for line in broken:
+            click.echo(line, err=True)
+        if broken:
+            raise click.exceptions.Exit(1)
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+def init(path: Path) -> None:
+    """Write the answers file (.mlops-audit/answers.yaml) into PATH's working tree, listing every
+    statement the evidence cannot decide with its question and how to confirm it.
+
+    Refuses when the file exists or PATH is a bare repository. Writing the answers file, here
+    and in `confirm`, is the only write the tool ever does.
+    """
+    from mlops_auditor import answers as answers_file
+
+    result = _audit_to_confirm(path)
+    target = answers_file.working_tree_file(path)
+    if target.exists() or target.is_symlink():
+        raise InputError(f"{target}: already exists; record answers with `mlops-audit confirm`")
+    confirmed = {a.statement.id: a.confirmation for a in result.answers if a.confirmation}
+    written = answers_file.write_file(path, answers_file.render_file(result.answers, confirmed))
+    opened = sum(answers_file.is_open(a) for a in result.answers)
+    click.echo(f"wrote {written} ({opened} statement(s) wait for a person)")
+
+
+@main.command()
+@click.argument("statement_id", metavar="[ID]", required=False)
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option("--answer", type=click.Choice(["yes", "no", "n/a"]), help="The answer.")
+@click.option("--by", "by", metavar="NAME", help="Who answers.")
+@click.option("--note", metavar="TEXT", help="Why: what the answer rests on.")
+@click.option("--link", "links", multiple=True, metavar="URL",
+              help="A link to what shows it (repeatable).")
+@click.option("--expires", metavar="DATE", help="ISO date after which the answer is stale.")
+def confirm(statement_id: str | None, path: Path, answer: str | None, by: str | None,
+            note: str | None, links: tuple[str, ...], expires: str | None) -> None:
+    """Record a person's answer to statement ID in PATH's .mlops-audit/answers.yaml, with the
+    digest of the evidence found now (when that evidence changes, the answer becomes stale).
+
+    Without ID, walk through the open manual statements (and stale answers) interactively,
+    showing the evidence found. `mlops-audit confirm FOLDER` walks FOLDER. Writing the answers
+    file is the only write the tool ever does.
+    """
+    from datetime import date
+
+    from mlops_auditor import answers as answers_file
+    from mlops_auditor.engine import answer_all
+    from mlops_auditor.model import Confirmation
+    from mlops_auditor.rules import load_rules
+
+    rules = load_rules()
+    known = {s.id for s in rules.statements}
+    if statement_id is not None and statement_id not in known:
+        if Path(statement_id).is_dir() and path == Path("."):
+            path = Path(statement_id)
+            statement_id = None
+        else:
+            raise InputError(f"no statement {statement_id!r}; `mlops-audit list` shows them all")
+    if expires is not None:
+        try:
+            expires = date.fromisoformat(expires).isoformat()
+        except ValueError:
+            raise InputError(f"--expires {expires!r}: expected an ISO date, e.g. 2026-01-31"
+                             ) from None
+    result = _audit_to_confirm(path)
+    automated = {a.statement.id: a for a in answer_all(rules, result.facts)}
+    confirmed = {a.statement.id: a.confirmation for a in result.answers if a.confirmation}
+    today = date.today().isoformat()
+
+    def record(a: Answer, given: str, who: str, why: str, urls: tuple[str, ...],
+               until: str | None) -> None:
+        seen = automated[a.statement.id]  # the evidence alone, without anyone's confirmation
+        digest = answers_file.evidence_digest(seen.status, seen.evidence)
+        confirmed[a.statement.id] = Confirmation(
+            answer=given, by=who, date=today, why=why, links=urls,  # type: ignore[arg-type]
+            expires=until, evidence_digest=digest)
+        answers_file.write_file(path, answers_file.render_file(result.answers, confirmed))
+
+    if statement_id is not None:
+        if not (answer and by and note):
+            raise InputError("confirm ID needs --answer, --by and --note (or no ID to walk the "
+                             "open statements interactively)")
+        found = next(a for a in result.answers if a.statement.id == statement_id)
+        record(found, answer, by.strip(), note.strip(), links, expires)
+        click.echo(f"recorded {statement_id}: {answer} by {by.strip()} in "
+                   f"{answers_file.working_tree_file(path)}")
+        return
+    _walk_open(result.answers, record)
+
+
+def _audit_to_confirm(path: Path) -> AuditResult:
+    """A fresh audit of PATH's work tree (for the evidence digest); a bare repository has no
+    working tree to write the answers file into."""
+    from mlops_auditor.engine import audit as run_audit
+
+    result = run_audit(path)
+    if result.repo.is_git and not (path / ".git").exists():
+        raise InputError(f"{path}: a bare repository has no working tree for "
+                         ".mlops-audit/answers.yaml; run this in a clone")
+    return result
+
+
+def _walk_open(answers: Sequence[Answer], record: Recorder) -> None:
+    """Ask about each open statement in turn, showing its evidence; each answer is written at
+    once, so quitting keeps what was answered."""
+    from mlops_auditor import answers as answers_file
+    from mlops_auditor.render.text import evidence_line, safe
+
+    todo = [a for a in answers if answers_file.is_open(a)]
+    if not todo:
+        click.echo("nothing to confirm: no open manual statement or stale answer")
+        return
+    who = ""
+    for n, a in enumerate(todo, 1):
+        s = a.statement
+        click.echo(f"\n[{n}/{len(todo)}] {s.id}  {textwrap.fill(s.text, 90)}")
+        click.echo(f"  found: {safe(a.reason)}")
+        for e in a.evidence[:8]:
+            click.echo(f"  - {evidence_line(e)}"[:300])
+        click.echo(textwrap.indent(textwrap.fill("How to confirm: " + s.how_to_confirm, 88),
+                                   "  "))
+        given = click.prompt("answer", type=click.Choice(["yes", "no", "n/a", "skip", "quit"]),
+                             default="skip")
+        if given == "quit":
+            break
+        if given == "skip":
+            continue
+        who = click.prompt("by", default=who or None).strip()
+        why = click.prompt("why").strip()
+        link = click.prompt("link (empty for none)", default="", show_default=False).strip()
+        record(a, given, who, why, (link,) if link else (), None)
+        click.echo(f"recorded {s.id}: {given}")
 
 
 @main.command("list")

@@ -7,16 +7,19 @@ import gc
 import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
+from mlops_auditor import answers as answers_file
 from mlops_auditor import conditions, workers
 from mlops_auditor.errors import InputError
 from mlops_auditor.model import (
     Answer,
     AuditResult,
     CheckError,
+    Confirmation,
     Evidence,
     Fact,
     SectionScore,
@@ -45,7 +48,8 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
         facts, check_errors = workers.run_split(snap, checks, collect_facts, _merge)
         errors += check_errors
         repo = snap.info
-    answers = answer_all(rules, facts)
+        confirmed = answers_file.read(snap, (s.id for s in rules.statements))
+    answers = answer_all(rules, facts, confirmed)
     sections = score_sections(rules, answers)
     mature, reason = verdict(answers)
     return AuditResult(repo=repo, answers=answers, facts=facts, errors=tuple(errors),
@@ -167,10 +171,26 @@ def collect_facts(snap: Snapshot, checks: Iterable[ModuleType]
     return facts, errors
 
 
-def answer_all(rules: Rules, facts: Mapping[str, Fact]) -> tuple[Answer, ...]:
-    answers = {s.id: answer(s, facts) for s in rules.statements if not s.parts}
+def answer_all(rules: Rules, facts: Mapping[str, Fact],
+               confirmed: Mapping[str, Confirmation] | None = None,
+               today: date | None = None) -> tuple[Answer, ...]:
+    """Answer every statement from the facts; a person's confirmation (the answers file) then
+    wins over the automated answer, which is kept beside it. Parts are settled before the
+    statement they make up; a confirmed whole is checked against its parts' automated answers,
+    so confirming a part never makes the whole's confirmation stale."""
+    recorded = confirmed or {}
+    day = today or date.today()
+
+    def settle(a: Answer) -> Answer:
+        c = recorded.get(a.statement.id)
+        return answers_file.apply(a, c, day) if c is not None else a
+
+    automated = {s.id: answer(s, facts) for s in rules.statements if not s.parts}
+    answers = {sid: settle(a) for sid, a in automated.items()}
     for s in rules.statements:
-        if s.parts:
+        if s.parts and s.id in recorded:  # judged against what the evidence alone says
+            answers[s.id] = settle(combine_parts(s, [automated[p] for p in s.parts]))
+        elif s.parts:
             answers[s.id] = combine_parts(s, [answers[p] for p in s.parts])
     return tuple(answers[s.id] for s in rules.statements)
 

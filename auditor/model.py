@@ -72,13 +72,34 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """A person's answer to one statement, from the answers file (``.mlops-audit/answers.yaml``),
+    with the digest of the automated evidence they saw when they gave it."""
+
+    answer: Literal["yes", "no", "n/a"]
+    by: str
+    date: str
+    why: str
+    links: tuple[str, ...] = ()
+    expires: str | None = None
+    evidence_digest: str | None = None
+
+
+@dataclass(frozen=True)
 class Answer:
+    """The answer to one statement. When a person confirmed it (``source`` "confirmed"),
+    ``confirmation`` holds what they recorded, ``automated`` what the evidence alone says, and
+    ``stale`` why the confirmation may no longer hold (evidence changed, expired), else None."""
+
     statement: Statement
     status: Status
     source: Literal["auto", "confirmed"]
     reason: str
     evidence: tuple[Evidence, ...] = ()
     facts: tuple[str, ...] = ()
+    confirmation: Confirmation | None = None
+    automated: Status | None = None
+    stale: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from mlops_auditor import __version__
 from mlops_auditor.model import Answer, AuditResult, Evidence, Fact
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def evidence_dict(e: Evidence) -> dict[str, Any]:
@@ -34,7 +34,18 @@ def answer_dict(a: Answer) -> dict[str, Any]:
         "facts": list(a.facts),
         "how_to_confirm": s.how_to_confirm,
         "remediation": s.remediation,
+        "confirmation": confirmation_dict(a),
     }
+
+
+def confirmation_dict(a: Answer) -> dict[str, Any] | None:
+    """A person's answer from the answers file, with the automated status and why it is stale."""
+    c = a.confirmation
+    if c is None:
+        return None
+    return {"answer": c.answer, "by": c.by, "date": c.date, "why": c.why, "links": list(c.links),
+            "expires": c.expires, "evidence_digest": c.evidence_digest, "stale": a.stale,
+            "automated": a.automated}
 
 
 def fact_dict(f: Fact) -> dict[str, Any]:

@@ -88,7 +88,9 @@ def _statement(a: Answer, limit: int | None, paint: Callable[[str, str], str]) -
     text = textwrap.shorten(s.text, WIDTH - len(indent) - 16, placeholder="…")
     lines = [head + text]
     pad = " " * (len(indent) + 16)
-    if a.status == "manual" or not a.evidence or s.parts:
+    if a.confirmation is not None:
+        lines += _confirmation(a, pad)
+    elif a.status == "manual" or not a.evidence or s.parts:
         lines.append(f"{pad}{safe(a.reason)}")
     if s.parts:
         return lines
@@ -96,4 +98,19 @@ def _statement(a: Answer, limit: int | None, paint: Callable[[str, str], str]) -
     lines += [f"{pad}- {evidence_line(e)}"[:400] for e in shown]
     if limit is not None and len(a.evidence) > limit:
         lines.append(f"{pad}  (+{len(a.evidence) - limit} more; --verbose shows all)")
+    return lines
+
+
+def _confirmation(a: Answer, pad: str) -> list[str]:
+    """A person's answer, the automated one beside it when they differ, and why it is stale:
+    both are shown, neither silently replaces the other."""
+    c = a.confirmation
+    assert c is not None
+    head = f"{pad}confirmed {c.answer} (by {safe(c.by)}, {c.date})"
+    if a.automated is not None and a.automated != a.status:
+        head += f"; automated: {a.automated}"
+    lines = [head, f"{pad}why: {safe(c.why)}"]
+    lines += [f"{pad}link: {safe(link)}" for link in c.links]
+    if a.stale:
+        lines.append(f"{pad}stale: {safe(a.stale)}")
     return lines
