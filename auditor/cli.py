@@ -76,19 +76,27 @@ def main() -> None:
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="With --gate (implied): fail only on regressions against FILE, a previous "
                    "--format json report (a statement that was yes or n/a and no longer is).")
-@click.option("--allow-manual/--no-allow-manual", default=False, show_default=True,
-              help="Gate: let unconfirmed manual statements pass.")
-@click.option("--allow-stale/--no-allow-stale", default=False, show_default=True,
-              help="Gate: let stale confirmations (evidence changed, expired) pass.")
+@click.option("--allow-manual/--no-allow-manual", default=None,
+              help="Gate: let unconfirmed manual statements pass (default: no, or the "
+                   "configuration's gate.allow_manual).")
+@click.option("--allow-stale/--no-allow-stale", default=None,
+              help="Gate: let stale confirmations (evidence changed, expired) pass (default: "
+                   "no, or the configuration's gate.allow_stale).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Read the configuration from FILE (YAML, or TOML with a "
+              "[tool.mlops-audit] table) instead of the repository's own pyproject.toml "
+              "[tool.mlops-audit] or .mlops-audit.yaml.")
 def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: bool,
-          catalogues: tuple[Path, ...], gate: bool, baseline: Path | None, allow_manual: bool,
-          allow_stale: bool) -> None:
+          catalogues: tuple[Path, ...], gate: bool, baseline: Path | None,
+          allow_manual: bool | None, allow_stale: bool | None, config: Path | None) -> None:
     """Audit the repository at PATH (default: the current folder).
 
     Reads the committed tree of HEAD (or REV) and the first-parent history; never runs, imports
     or installs anything from the repository and never writes to it (only `init` and `confirm`
     write, and only the answers file). People's confirmations come from .mlops-audit/answers.yaml:
     the committed one, or the working tree's when PATH is a work tree audited without --rev.
+    The configuration is the committed pyproject.toml [tool.mlops-audit] or .mlops-audit.yaml
+    (or --config FILE); a `gate` policy there turns the gate on, and flags override it.
     Exit codes: 0 done (gate passed), 1 the gate failed, 2 bad input (one line on stderr),
     3 internal error.
     """
@@ -98,7 +106,7 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
 
     previous = gate_policy.load_baseline(baseline) if baseline is not None else None
     rules = load_rules()
-    result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues)
+    result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues, config=config)
     if fmt == "json":
         from mlops_auditor.render import jsondoc
 
@@ -125,13 +133,23 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
         color = output is None and sys.stdout.isatty()
         report = text.render(result, rules.source, verbose=verbose, color=color)
     _emit(report, output)
-    if gate or previous is not None:
-        policy = gate_policy.Policy(allow_manual=allow_manual, allow_stale=allow_stale)
+    configured = result.gate  # the configuration's gate policy; the flags override it
+    if configured is not None and previous is None:
+        previous = configured.baseline
+    if gate or previous is not None or configured is not None:
+        policy = gate_policy.Policy(
+            allow_manual=_first(allow_manual, configured.allow_manual if configured else None),
+            allow_stale=_first(allow_stale, configured.allow_stale if configured else None))
         broken = gate_policy.failures(result.answers, policy, previous)
         for line in broken:
             click.echo(line, err=True)
         if broken:
             raise click.exceptions.Exit(1)
+
+
+def _first(*choices: bool | None) -> bool:
+    """The first choice made (a flag, then the configuration); no when none is."""
+    return next((c for c in choices if c is not None), False)
 
 
 @main.command()
@@ -178,7 +196,7 @@ def confirm(statement_id: str | None, path: Path, answer: str | None, by: str | 
     from mlops_auditor import answers as answers_file
     from mlops_auditor.engine import answer_all
     from mlops_auditor.model import Confirmation
-    from mlops_auditor.rules import load_rules
+    from mlops_auditor.rules import NEW_ID, Rules, load_rules
 
     rules = load_rules()
     known = {s.id for s in rules.statements}
@@ -186,7 +204,7 @@ def confirm(statement_id: str | None, path: Path, answer: str | None, by: str | 
         if Path(statement_id).is_dir() and path == Path("."):
             path = Path(statement_id)
             statement_id = None
-        else:
+        elif not NEW_ID.match(statement_id):  # an organisation's own is known after the audit
             raise InputError(f"no statement {statement_id!r}; `mlops-audit list` shows them all")
     if expires is not None:
         try:
@@ -195,6 +213,10 @@ def confirm(statement_id: str | None, path: Path, answer: str | None, by: str | 
             raise InputError(f"--expires {expires!r}: expected an ISO date, e.g. 2026-01-31"
                              ) from None
     result = _audit_to_confirm(path)
+    # The statements as the repository's configuration left them (its rules files included).
+    rules = Rules(rules.source, rules.sections, tuple(a.statement for a in result.answers))
+    if statement_id is not None and rules.get(statement_id) is None:
+        raise InputError(f"no statement {statement_id!r}; `mlops-audit list` shows them all")
     automated = {a.statement.id: a for a in answer_all(rules, result.facts)}
     confirmed = {a.statement.id: a.confirmation for a in result.answers if a.confirmation}
     today = date.today().isoformat()

@@ -7,6 +7,7 @@ import gc
 import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -14,6 +15,7 @@ from types import ModuleType
 
 from mlops_auditor import answers as answers_file
 from mlops_auditor import conditions, workers
+from mlops_auditor import config as configuration
 from mlops_auditor.errors import InputError
 from mlops_auditor.model import (
     Answer,
@@ -33,28 +35,37 @@ ENTRY_POINT_GROUP = "mlops_auditor.checks"
 
 def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
           checks: Sequence[ModuleType] | None = None,
-          catalogues: Sequence[Path] = ()) -> AuditResult:
+          catalogues: Sequence[Path] = (), config: Path | None = None) -> AuditResult:
+    """Audit PATH at REV. The configuration is CONFIG (a trusted file) when given, else the
+    repository's own (pyproject.toml [tool.mlops-audit] or .mlops-audit.yaml, committed)."""
     started = time.perf_counter()
     from mlops_auditor.checks import common
 
     common.clear_tree_caches()  # the previous audit's trees, if this process ran one
-    common.use_extensions(load_catalogue_extensions(catalogues))
+    extensions = load_catalogue_extensions(catalogues)
+    common.use_extensions(extensions)
     rules = rules or load_rules()
     errors: list[CheckError] = []
     if checks is None:
         checks, load_errors = all_checks()
         errors += load_errors
     with open_snapshot(path, rev) as snap, _no_cyclic_gc():
+        settings = configuration.from_file(config) if config else configuration.from_snapshot(snap)
+        if settings.catalogues:
+            common.use_extensions([*extensions, *settings.catalogues])
+        rules = settings.apply_rules(rules)
+        # The answers file is read before ``root`` narrows the tree: it lives at the top.
+        confirmed = answers_file.read(snap, (s.id for s in rules.statements))
+        snap.restrict(settings.exclude, settings.root)
         facts, check_errors = workers.run_split(snap, checks, collect_facts, _merge)
         errors += check_errors
-        repo = snap.info
-        confirmed = answers_file.read(snap, (s.id for s in rules.statements))
-    answers = answer_all(rules, facts, confirmed)
+        repo = replace(snap.info, notes=configuration.with_notes(settings, snap.info.notes))
+    answers = configuration.switch_off(answer_all(rules, facts, confirmed), settings.switch_off)
     sections = score_sections(rules, answers)
     mature, reason = verdict(answers)
     return AuditResult(repo=repo, answers=answers, facts=facts, errors=tuple(errors),
                        sections=sections, baseline_mature=mature, verdict_reason=reason,
-                       elapsed_seconds=time.perf_counter() - started)
+                       elapsed_seconds=time.perf_counter() - started, gate=settings.gate)
 
 
 @contextlib.contextmanager
@@ -75,27 +86,32 @@ def load_catalogue_extensions(paths: Sequence[Path]) -> list[dict[str, object]]:
     """Users' additions to the checks' catalogues: YAML files mapping a catalogue name (e.g.
     ``precommit``) to entries shaped like those of ``checks/catalogues/NAME.yaml``."""
     from mlops_auditor import parsers
-    from mlops_auditor.checks.common import builtin_catalogue, catalogue_names
 
-    known = catalogue_names()
     extensions: list[dict[str, object]] = []
     for path in paths:
         try:
             data = parsers.load_yaml(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, parsers.ParseError) as exc:
             raise InputError(f"--catalogue {path}: cannot read it ({exc})") from None
-        if not isinstance(data, dict):
-            raise InputError(f"--catalogue {path}: expected a mapping of catalogue names "
-                             f"({', '.join(known)})")
-        for name, entries in data.items():
-            if name not in known:
-                raise InputError(f"--catalogue {path}: unknown catalogue {name!r}; known: "
-                                 f"{', '.join(known)}")
-            problem = _shape_problem(builtin_catalogue(name), entries, str(name))
-            if problem:
-                raise InputError(f"--catalogue {path}: {problem}")
-        extensions.append(data)
+        extensions.append(catalogue_extension(data, f"--catalogue {path}"))
     return extensions
+
+
+def catalogue_extension(data: object, where: str) -> dict[str, object]:
+    """DATA, checked to be a catalogue extension (catalogue name -> additions shaped like the
+    shipped entries); InputError, naming WHERE it came from, otherwise."""
+    from mlops_auditor.checks.common import builtin_catalogue, catalogue_names
+
+    known = catalogue_names()
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of catalogue names ({', '.join(known)})")
+    for name, entries in data.items():
+        if name not in known:
+            raise InputError(f"{where}: unknown catalogue {name!r}; known: {', '.join(known)}")
+        problem = _shape_problem(builtin_catalogue(name), entries, str(name))
+        if problem:
+            raise InputError(f"{where}: {problem}")
+    return data
 
 
 def _shape_problem(base: object, extra: object, where: str) -> str | None:

@@ -30,18 +30,27 @@ class Policy:
 def load_baseline(path: Path) -> dict[str, str]:
     """Statement id -> status from a previous JSON report; anything else is an InputError."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--baseline {path}: cannot read it as JSON ({exc})") from None
+    return parse_baseline(text, f"--baseline {path}")
+
+
+def parse_baseline(text: str, where: str) -> dict[str, str]:
+    """Statement id -> status from the text of a previous JSON report (WHERE names it)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: cannot read it as JSON ({exc})") from None
     rows = doc.get("statements") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
-        raise InputError(f"--baseline {path}: not an mlops-audit JSON report "
+        raise InputError(f"{where}: not an mlops-audit JSON report "
                          "(no 'statements' list; write one with --format json)")
     out: dict[str, str] = {}
     for row in rows:
         if not (isinstance(row, dict) and isinstance(row.get("id"), str)
                 and row.get("status") in STATUSES):
-            raise InputError(f"--baseline {path}: a statement without a valid id and status")
+            raise InputError(f"{where}: a statement without a valid id and status")
         out[row["id"]] = row["status"]
     return out
 

@@ -89,17 +89,20 @@ class Confirmation:
 class Answer:
     """The answer to one statement. When a person confirmed it (``source`` "confirmed"),
     ``confirmation`` holds what they recorded, ``automated`` what the evidence alone says, and
-    ``stale`` why the confirmation may no longer hold (evidence changed, expired), else None."""
+    ``stale`` why the confirmation may no longer hold (evidence changed, expired), else None.
+    A statement the configuration switched off (``source`` "configured") is n/a, and
+    ``switched_off`` holds the reason the configuration gives."""
 
     statement: Statement
     status: Status
-    source: Literal["auto", "confirmed"]
+    source: Literal["auto", "confirmed", "configured"]
     reason: str
     evidence: tuple[Evidence, ...] = ()
     facts: tuple[str, ...] = ()
     confirmation: Confirmation | None = None
     automated: Status | None = None
     stale: str | None = None
+    switched_off: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,16 @@ class SectionScore:
 
 
 @dataclass(frozen=True)
+class GateSettings:
+    """The gate policy a configuration sets; the command line's flags override it. ``baseline``
+    is the previous report's statement id -> status, when the configuration names one."""
+
+    allow_manual: bool | None = None
+    allow_stale: bool | None = None
+    baseline: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class AuditResult:
     repo: RepoInfo
     answers: tuple[Answer, ...]
@@ -148,3 +161,4 @@ class AuditResult:
     baseline_mature: bool
     verdict_reason: str
     elapsed_seconds: float
+    gate: GateSettings | None = None  # the configuration's gate policy, when it sets one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,9 @@ REQUIRED = ("id", "sheet", "section", "subsection", "text", "decidable", "what_i
 OPTIONAL = ("applies_when", "yes_when", "no_when", "parts", "parent", "related_facts")
 CONDITIONS = ("applies_when", "yes_when", "no_when")
 DECIDABLE = ("auto", "assisted", "manual")
+# A statement an organisation adds needs a namespaced id (``acme.1``): the questionnaire's
+# numbers stay reserved, so a later edition of it can never collide with an addition.
+NEW_ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ def load_rules(path: Path | None = None) -> Rules:
     return rules
 
 
-def parse_rules(data: Any) -> tuple[Rules, list[str]]:
+def parse_rules(data: Any, known: frozenset[str] = frozenset()) -> tuple[Rules, list[str]]:
+    """Rules from parsed YAML, and every problem found; KNOWN are statement ids defined
+    elsewhere that parts may name (an organisation's rules file on top of the shipped ones)."""
     problems: list[str] = []
     if not isinstance(data, dict):
         return Rules({}, (), ()), ["expected a mapping with 'sections' and 'statements'"]
@@ -114,7 +120,7 @@ def parse_rules(data: Any) -> tuple[Rules, list[str]]:
             parent=str(raw["parent"]) if raw.get("parent") else None,
             related_facts=tuple(str(f) for f in raw.get("related_facts") or ()),
         ))
-    ids = {s.id for s in statements}
+    ids = {s.id for s in statements} | known
     for s in statements:
         for part in s.parts:
             if part not in ids:
@@ -136,3 +142,37 @@ def _decidable_matches(where: str, raw: dict[str, Any]) -> list[str]:
     if kind == "manual" and (has_yes or has_no):
         return [f"{where}: 'manual' cannot have yes_when or no_when"]
     return []
+
+
+def merge_rules(base: Rules, data: Any, where: str) -> Rules:
+    """An organisation's rules file (parsed YAML, same format as rules.yaml) on top of BASE: a
+    statement with an existing id replaces it, a new (namespaced) id adds one. A new statement
+    needs a section: one of BASE's or one this file adds; BASE's sections cannot be redefined."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping with 'statements' (and 'sections')")
+    unknown = sorted(str(k) for k in data if k not in ("sections", "statements"))
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: sections, statements)")
+    added, raw_statements = data.get("sections") or [], data.get("statements") or []
+    if not isinstance(added, list) or not isinstance(raw_statements, list):
+        raise InputError(f"{where}: 'sections' and 'statements' must be lists")
+    existing = {s.id for s in base.sections}
+    for raw in added:
+        if isinstance(raw, dict) and str(raw.get("id")) in existing:
+            raise InputError(f"{where}: section {raw.get('id')} is the questionnaire's; "
+                             "add statements to it instead of redefining it")
+    base_sections = [{"id": s.id, "title": s.title, "baseline": s.baseline}
+                     for s in base.sections]
+    known = frozenset(s.id for s in base.statements)
+    extra, problems = parse_rules({"sections": base_sections + added,
+                                   "statements": raw_statements}, known)
+    if problems:
+        raise InputError(f"{where}: {len(problems)} problem(s): " + "; ".join(problems[:5]))
+    for s in extra.statements:
+        if s.id not in known and not NEW_ID.match(s.id):
+            raise InputError(f"{where}: statement {s.id}: a new statement needs a namespaced "
+                             "id such as 'acme.1' (the questionnaire's numbers are reserved)")
+    overrides = {s.id: s for s in extra.statements if s.id in known}
+    new = tuple(s for s in extra.statements if s.id not in known)
+    merged = tuple(overrides.get(s.id, s) for s in base.statements) + new
+    return Rules(base.source, extra.sections, merged)

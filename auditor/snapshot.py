@@ -90,6 +90,34 @@ class Snapshot:
         self.submodules = kind("submodule")
         self._cache: dict[str, Any] = {}
 
+    def restrict(self, exclude: tuple[str, ...] = (), root: str | None = None) -> None:
+        """Leave out, for every check, the files matching EXCLUDE and, with ROOT (a folder of
+        a monorepo), every file outside ROOT; the result says so. Paths keep their place in the
+        repository. Call it before any check reads the snapshot."""
+        prefix = root.strip("/") + "/" if root else ""
+        left_out = set(matching(self._entries, *exclude)) if exclude else set()
+        outside = {p for p in self._entries if prefix and not p.startswith(prefix)}
+        if not left_out and not outside and not prefix:
+            return
+        self._entries = {p: e for p, e in self._entries.items()
+                         if p not in left_out and p not in outside}
+        self.excluded = tuple(sorted({*self.excluded, *left_out}))
+        notes = list(self.info.notes)
+        if left_out:
+            notes.append(f"{len(left_out)} tracked file(s) matching the configured exclude "
+                         "patterns were left out")
+        if prefix:
+            notes.append(f"only files under {prefix} are audited ({len(outside)} left out); "
+                         "history facts (commits, tags, reviews) are still the whole repository's")
+        self.info = replace(self.info, notes=tuple(notes))
+        kinds = {name: tuple(sorted(p for p, e in self._entries.items() if e.kind == name))
+                 for name in ("file", "symlink", "submodule")}
+        self.files, self.symlinks, self.submodules = (kinds["file"], kinds["symlink"],
+                                                      kinds["submodule"])
+        self._cache.clear()
+        self._text = {p: v for p, v in self._text.items() if p in self._entries}
+        self._parsed = {k: v for k, v in self._parsed.items() if k[1] in self._entries}
+
     # -- index ---------------------------------------------------------------------------
 
     def exists(self, path: str) -> bool:

@@ -124,7 +124,7 @@ def test_output_file(repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     code, out, _ = run("audit", str(repo), "--format", "json", "--output", str(target))
     assert code == 0 and out == ""
-    assert json.loads(target.read_text())["schema_version"] == "1.1"
+    assert json.loads(target.read_text())["schema_version"] == "1.2"
 
 
 def test_audit_changes_nothing_in_the_repository(repo: Path) -> None:

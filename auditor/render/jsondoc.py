@@ -8,7 +8,7 @@ from typing import Any
 from mlops_auditor import __version__
 from mlops_auditor.model import Answer, AuditResult, Evidence, Fact
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def evidence_dict(e: Evidence) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def answer_dict(a: Answer) -> dict[str, Any]:
         "how_to_confirm": s.how_to_confirm,
         "remediation": s.remediation,
         "confirmation": confirmation_dict(a),
+        "switched_off": a.switched_off,
     }
 
 

@@ -88,6 +88,8 @@ def _statement(a: Answer, limit: int | None, paint: Callable[[str, str], str]) -
     text = textwrap.shorten(s.text, WIDTH - len(indent) - 16, placeholder="…")
     lines = [head + text]
     pad = " " * (len(indent) + 16)
+    if a.switched_off is not None:  # the reason says it was the configuration, and why
+        return [*lines, f"{pad}{safe(a.reason)}"]
     if a.confirmation is not None:
         lines += _confirmation(a, pad)
     elif a.status == "manual" or not a.evidence or s.parts:
