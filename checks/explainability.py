@@ -168,7 +168,10 @@ def deployed_explanations(snap: Snapshot, code: CodeIndex) -> list[Evidence]:
              for u in code.keys(cat["deploy_keys"], notebooks=False) if deploy(u.within)]
     served = set(cat["served_config_keys"])
     for y in yaml_files(snap):
-        hit = next((k for doc in y.docs for k, v, _ in walk(doc) if k in served and v), None)
+        # The setting is a mapping of explanation parameters; a key naming it with a plain value
+        # (documentation, a tool's own catalogue) is not a configured explanation.
+        hit = next((k for doc in y.docs for k, v, _ in walk(doc)
+                    if k in served and isinstance(v, dict) and v), None)
         if hit:
             items.append(common.at(y.path, key_line(y.text, hit),
                                    f"explanations configured on the served model: {hit}"))

@@ -8,6 +8,7 @@ stubs, under ``if False:`` or in functions nothing calls are counter-evidence, n
 from __future__ import annotations
 
 import ast
+import posixpath
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -169,8 +170,7 @@ def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
                                                "*.sh")
     items += [e for e in common.grep(snap, places, ref)
               if context.search(e.detail) and ref.search(_without_comment(e.detail))]
-    items += common.grep(snap, [y.path for y in yaml_files(snap)],
-                         re.compile(r"\$\{bundle\.git\.commit\}"))
+    items += common.grep(snap, _bundle_yaml(snap), re.compile(r"\$\{bundle\.git\.commit\}"))
     builds = [] if items else _build_ids(snap, code, places)
     if builds:
         return common.unknown(
@@ -183,6 +183,14 @@ def code_commit(snap: Snapshot, code: CodeIndex) -> Fact:
                    counter=[*_runs_without_commit(code, cat, all_runs, away),
                             *not_counted(code, cat["mlflow_runs"], ("mlflow", "wandb"))],
                    unparsed=code.unparsed, snap=snap)
+
+
+def _bundle_yaml(snap: Snapshot) -> list[str]:
+    """YAML files of Databricks asset bundles: a databricks.yml and the files below its folder
+    (the resources it includes). Elsewhere ``${bundle.git.commit}`` is only text."""
+    roots = [posixpath.dirname(p) for p in snap.glob("databricks.yml", "databricks.yaml")]
+    return [p for p in snap.glob("**/*.yml", "**/*.yaml")
+            if any(not root or p.startswith(root + "/") for root in roots)]
 
 
 def _commit_recording_files(snap: Snapshot, code: CodeIndex) -> set[str]:

@@ -249,3 +249,12 @@ def test_ood_binary_decision_on_a_fixed_class_is_not_a_fallback(snapshot: MakeSn
     fixed = RAY_SERVE.replace("if prob[pred] < self.threshold:", "if prob[1] > self.threshold:")
     fact = facts(snapshot, {"serve.py": fixed})["explainability.ood"]
     assert fact.value is False
+
+
+def test_a_key_naming_explanations_with_a_plain_value_is_not_a_configuration(
+        snapshot: MakeSnapshot) -> None:
+    listing = {"catalogue.yaml": "config_keys:\n  explanationSpec: vertex-explanations\n"}
+    assert facts(snapshot, listing)["explainability.in_serving"].value is False
+    spec = {"model.yaml": "explanationSpec:\n  parameters:\n    sampledShapleyAttribution:\n"
+                          "      pathCount: 10\n"}
+    assert facts(snapshot, spec)["explainability.in_serving"].value is True

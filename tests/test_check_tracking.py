@@ -752,3 +752,17 @@ def test_nothing_records_a_commit_so_nothing_to_compare(snapshot: MakeSnapshot) 
     plain = 'import mlflow\nmlflow.register_model("runs:/abc/model", "churn")\n'
     fact = facts(snapshot, {"reg.py": plain})["tracking.unrecorded_registrations"]
     assert fact.value is False and "did not find" in fact.evidence[0].detail
+
+
+def test_bundle_commit_counts_only_in_a_bundle(snapshot: MakeSnapshot) -> None:
+    notes = {"docs/notes.yaml": "hint: tag runs with ${bundle.git.commit}\n"}
+    assert facts(snapshot, notes)["tracking.code_commit"].value is False
+
+
+def test_bundle_commit_in_a_bundle_resource(snapshot: MakeSnapshot) -> None:
+    bundle = {"databricks.yml": "bundle:\n  name: x\ninclude: [resources/*.yml]\n",
+              "resources/job.yml": "resources:\n  jobs:\n    train:\n      tags:\n"
+                                   "        git_commit: ${bundle.git.commit}\n"}
+    fact = facts(snapshot, bundle)["tracking.code_commit"]
+    assert fact.value is True
+    assert any(e.path == "resources/job.yml" and e.line == 5 for e in fact.evidence)
