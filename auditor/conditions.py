@@ -37,10 +37,11 @@ def validate(cond: Any, where: str = "condition") -> list[str]:
     if not isinstance(cond, Mapping):
         return [f"{where}: expected a mapping, got {type(cond).__name__}"]
     keys = set(cond)
+    found = sorted(map(str, keys))  # YAML keys may mix types (1, true, "a"): compare as text
     branch = keys & set(_BRANCHES)
     if branch:
         if len(keys) != 1:
-            return [f"{where}: '{next(iter(branch))}' must stand alone, found {sorted(keys)}"]
+            return [f"{where}: '{next(iter(branch))}' must stand alone, found {found}"]
         key = next(iter(branch))
         if key == "not":
             return validate(cond["not"], f"{where}.not")
@@ -49,12 +50,13 @@ def validate(cond: Any, where: str = "condition") -> list[str]:
             return [f"{where}.{key}: expected a non-empty list"]
         return [e for i, m in enumerate(members) for e in validate(m, f"{where}.{key}[{i}]")]
     if "fact" not in keys:
-        return [f"{where}: expected 'fact', 'all', 'any' or 'not', found {sorted(keys)}"]
+        return [f"{where}: expected 'fact', 'all', 'any' or 'not', found {found}"]
     if not isinstance(cond["fact"], str):
         return [f"{where}.fact: expected a fact id string"]
     ops = keys - {"fact"}
     if len(ops) > 1 or (ops and next(iter(ops)) not in _COMPARE):
-        return [f"{where}: unknown comparison {sorted(ops)}; use one of {sorted(_COMPARE)}"]
+        return [f"{where}: unknown comparison {sorted(map(str, ops))}; "
+                f"use one of {sorted(_COMPARE)}"]
     return []
 
 

@@ -106,6 +106,10 @@ def load_yaml_all(text: str) -> list[Any]:
         raise ParseError(f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise ParseError("YAML nested too deeply") from None
+    except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as exc:
+        # PyYAML's constructors raise these on values that match a type but do not convert
+        # (`2020-13-45`, `!!int abc`, `!!bool maybe`, `[!!int ]`, 5,000-digit integers).
+        raise ParseError(f"invalid YAML value ({type(exc).__name__})") from None
 
 
 def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
@@ -131,6 +135,8 @@ def load_json(text: str) -> Any:
         raise ParseError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
     except RecursionError:
         raise ParseError("JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise ParseError(f"invalid JSON: {str(exc)[:200]}") from None
     _check_depth(value)
     return value
 
@@ -142,6 +148,8 @@ def load_toml(text: str) -> Any:
         raise ParseError(f"invalid TOML: {exc}") from None
     except RecursionError:
         raise ParseError("TOML nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise ParseError(f"invalid TOML: {str(exc)[:200]}") from None
 
 
 def load_python(text: str) -> ast.Module:
