@@ -6,6 +6,7 @@ escaped so a hostile file name or commit message can neither break the table nor
 from __future__ import annotations
 
 import html
+import re
 
 from mlops_auditor import __version__
 from mlops_auditor.model import Answer, AuditResult, Evidence, SectionScore
@@ -20,12 +21,14 @@ _MARKDOWN = {'"': "&quot;", "'": "&#39;", "|": "&#124;", "`": "&#96;", "*": "&#4
              "_": "&#95;", "[": "&#91;", "]": "&#93;", "\\": "&#92;", "~": "&#126;", "#": "&#35;",
              "!": "&#33;"}
 _TABLE = str.maketrans(_MARKDOWN)
+# Terminal escapes and bidi overrides: a report is also read with `cat` and in CI logs.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 EVIDENCE_LIMIT = 5  # per statement unless verbose: a pull-request comment holds 65,536 characters
 
 
 def escape(text: str) -> str:
     """Repository-derived text made inert for Markdown and HTML, on one line."""
-    one_line = " ".join(text.split())
+    one_line = _CONTROL.sub("?", " ".join(text.split()))
     return html.escape(one_line, quote=False).translate(_TABLE)
 
 
