@@ -101,12 +101,15 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
     3 internal error.
     """
     from mlops_auditor import gate as gate_policy
+    from mlops_auditor import progress
     from mlops_auditor.engine import audit as run_audit
     from mlops_auditor.rules import load_rules
 
     previous = gate_policy.load_baseline(baseline) if baseline is not None else None
     rules = load_rules()
-    result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues, config=config)
+    with progress.on_terminal(sys.stderr) as show:  # stderr only, and only on a terminal
+        result = run_audit(path, rev=rev, rules=rules, catalogues=catalogues, config=config,
+                           progress=show)
     if fmt == "json":
         from mlops_auditor.render import jsondoc
 

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from importlib.metadata import entry_points
@@ -35,10 +35,13 @@ ENTRY_POINT_GROUP = "mlops_auditor.checks"
 
 def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
           checks: Sequence[ModuleType] | None = None,
-          catalogues: Sequence[Path] = (), config: Path | None = None) -> AuditResult:
+          catalogues: Sequence[Path] = (), config: Path | None = None,
+          progress: Callable[[str], None] | None = None) -> AuditResult:
     """Audit PATH at REV. The configuration is CONFIG (a trusted file) when given, else the
-    repository's own (pyproject.toml [tool.mlops-audit] or .mlops-audit.yaml, committed)."""
+    repository's own (pyproject.toml [tool.mlops-audit] or .mlops-audit.yaml, committed).
+    PROGRESS, when given, is told each stage (``running checks 7/16 (ci)``) as it starts."""
     started = time.perf_counter()
+    report = progress or _quiet
     from mlops_auditor.checks import common
 
     common.clear_tree_caches()  # the previous audit's trees, if this process ran one
@@ -49,6 +52,7 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
     if checks is None:
         checks, load_errors = all_checks()
         errors += load_errors
+    report("reading the repository")
     with open_snapshot(path, rev) as snap, _no_cyclic_gc():
         settings = configuration.from_file(config) if config else configuration.from_snapshot(snap)
         if settings.catalogues:
@@ -57,15 +61,38 @@ def audit(path: Path, rev: str | None = None, rules: Rules | None = None,
         # The answers file is read before ``root`` narrows the tree: it lives at the top.
         confirmed = answers_file.read(snap, (s.id for s in rules.statements))
         snap.restrict(settings.exclude, settings.root)
-        facts, check_errors = workers.run_split(snap, checks, collect_facts, _merge)
+        facts, check_errors = workers.run_split(snap, checks, _reporting(report, len(checks)),
+                                                _merge)
         errors += check_errors
         repo = replace(snap.info, notes=configuration.with_notes(settings, snap.info.notes))
+    report("answering the statements")
     answers = configuration.switch_off(answer_all(rules, facts, confirmed), settings.switch_off)
     sections = score_sections(rules, answers)
     mature, reason = verdict(answers)
     return AuditResult(repo=repo, answers=answers, facts=facts, errors=tuple(errors),
                        sections=sections, baseline_mature=mature, verdict_reason=reason,
                        elapsed_seconds=time.perf_counter() - started, gate=settings.gate)
+
+
+def _quiet(stage: str) -> None:
+    """No progress display."""
+
+
+def _reporting(report: Callable[[str], None], total: int
+               ) -> Callable[[Snapshot, Sequence[ModuleType]], tuple[dict[str, Fact],
+                                                                     list[CheckError]]]:
+    """collect_facts, telling REPORT which check starts (numbered out of TOTAL)."""
+    started = itertools.count(1)
+
+    def run(snap: Snapshot, checks: Sequence[ModuleType]
+            ) -> tuple[dict[str, Fact], list[CheckError]]:
+        def announce(module: ModuleType) -> ModuleType:
+            report(f"running checks {next(started)}/{total} ({check_name(module)})")
+            return module
+
+        return collect_facts(snap, (announce(m) for m in checks))
+
+    return run
 
 
 @contextlib.contextmanager

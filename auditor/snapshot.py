@@ -89,6 +89,8 @@ class Snapshot:
         self.symlinks = kind("symlink")
         self.submodules = kind("submodule")
         self._cache: dict[str, Any] = {}
+        # Checks ask for the same patterns many times over the same files: each answer is kept.
+        self._globbed: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def restrict(self, exclude: tuple[str, ...] = (), root: str | None = None) -> None:
         """Leave out, for every check, the files matching EXCLUDE and, with ROOT (a folder of
@@ -115,6 +117,7 @@ class Snapshot:
         self.files, self.symlinks, self.submodules = (kinds["file"], kinds["symlink"],
                                                       kinds["submodule"])
         self._cache.clear()
+        self._globbed.clear()
         self._text = {p: v for p, v in self._text.items() if p in self._entries}
         self._parsed = {k: v for k, v in self._parsed.items() if k[1] in self._entries}
 
@@ -130,8 +133,10 @@ class Snapshot:
     def glob(self, *patterns: str) -> list[str]:
         """Tracked regular files matching any pattern. ``**/`` matches any depth including none;
         a pattern without a slash matches the file name anywhere."""
-        regexes = [_compile_glob(p) for p in patterns]
-        return [f for f in self.files if any(r.match(f) for r in regexes)]
+        if patterns not in self._globbed:
+            combined = _combined_glob(patterns)
+            self._globbed[patterns] = tuple(f for f in self.files if combined.match(f))
+        return list(self._globbed[patterns])
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Share one computed value between checks (e.g. the list of IaC paths)."""
@@ -274,6 +279,17 @@ class Snapshot:
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
 
 
+def _combined_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression matching any of PATTERNS (one pass per file, not one per pattern)."""
+    if patterns not in _COMBINED:
+        parts = [_compile_glob(p).pattern for p in patterns] or [r"(?!)"]
+        _COMBINED[patterns] = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+    return _COMBINED[patterns]
+
+
+_COMBINED: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
 def _compile_glob(original: str) -> re.Pattern[str]:
     if original in _GLOB_CACHE:
         return _GLOB_CACHE[original]
@@ -347,7 +363,7 @@ def _open_git(root: Path, shown: Path, git: Git, rev: str | None) -> Snapshot:
     untracked = 0
     if rev is None and not bare:
         uncommitted, untracked = _worktree_changes(git, root, entries)
-    notes: list[str] = []
+    notes: list[str] = list(_symlink_note(entries))
     if shallow:
         notes.append("shallow clone: history facts cannot be judged; fetch full history "
                      "(e.g. `git fetch --unshallow`, or `fetch-depth: 0` in CI)")
@@ -435,8 +451,19 @@ def _walk_plain(root: Path) -> tuple[dict[str, Entry], tuple[str, ...]]:
             if len(entries) > MAX_FILES:
                 raise InputError(
                     f"the folder holds more than {MAX_FILES:,} files; audit a smaller part")
-    notes = ("not a git repository: history facts (pull requests, reviews, tags) cannot be judged",)
+    notes = ("not a git repository: history facts (pull requests, reviews, tags) cannot be judged",
+             *_symlink_note(entries))
     return entries, notes
+
+
+def _symlink_note(entries: dict[str, Entry]) -> tuple[str, ...]:
+    """Symbolic links are never followed (they may point outside the tree): say which were
+    left unread, so a missing README or workflow behind a link is not taken for absence."""
+    links = sorted(e.path for e in entries.values() if e.kind == "symlink")
+    if not links:
+        return ()
+    shown = ", ".join(links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+    return (f"{len(links)} symbolic link(s) not followed, their targets not read: {shown}",)
 
 
 def _top(path: str, patterns: tuple[str, ...]) -> str:
