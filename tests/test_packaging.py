@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -12,9 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_ships_one_top_level_package_and_audits(tmp_path: Path) -> None:
+    # Build from a clean copy: setuptools never empties an existing build/ folder, so a
+    # developer's tree could ship modules that no longer exist.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", ".venv", "__pycache__", ".*_cache", ".hypothesis"))
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
-                    str(dist), str(ROOT)], check=True, capture_output=True)
+                    str(dist), str(source)], check=True, capture_output=True)
     wheel = next(dist.glob("mlops_auditor-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
