@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     Recorder = Callable[[Answer, str, str, str, tuple[str, ...], str | None], None]
 
-FORMATS = ("text", "json", "markdown", "sarif", "junit")
+FORMATS = ("text", "json", "markdown", "html", "sarif", "junit")
 
 
 class _Group(click.Group):
@@ -118,14 +118,15 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
         from mlops_auditor.render import markdown
 
         report = markdown.render(result, rules.source, verbose=verbose)
+    elif fmt == "html":
+        from mlops_auditor.render import html
+
+        host, repository_uri = _repository_address()
+        report = html.render(result, rules.source, remote_url=repository_uri, host=host)
     elif fmt == "sarif":
         from mlops_auditor.render import sarif
 
-        # The repository's address as CI knows it (GitHub Actions, GitLab CI), for provenance.
-        server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-        repository_uri = (f"{server}/{name}" if server and name
-                          else os.environ.get("CI_PROJECT_URL"))
-        report = sarif.render(result, rules.source, repository_uri=repository_uri)
+        report = sarif.render(result, rules.source, repository_uri=_repository_address()[1])
     elif fmt == "junit":
         from mlops_auditor.render import junit
 
@@ -148,6 +149,16 @@ def audit(path: Path, rev: str | None, fmt: str, output: Path | None, verbose: b
             click.echo(line, err=True)
         if broken:
             raise click.exceptions.Exit(1)
+
+
+def _repository_address() -> tuple[str | None, str | None]:
+    """The repository's hosting service and web address as CI knows it (GitHub Actions, GitLab
+    CI): provenance for SARIF, evidence links for HTML. (None, None) outside such CI."""
+    server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and name:
+        return "github", f"{server}/{name}"
+    gitlab = os.environ.get("CI_PROJECT_URL")
+    return ("gitlab" if gitlab else None), gitlab
 
 
 def _first(*choices: bool | None) -> bool:

@@ -26,7 +26,8 @@ def test_wheel_ships_one_top_level_package_and_audits(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"mlops_auditor"}, tops
     for shipped in ("mlops_auditor/rules.yaml", "mlops_auditor/checks/__init__.py",
-                    "mlops_auditor/schema/audit-result.schema.json", "mlops_auditor/py.typed"):
+                    "mlops_auditor/schema/audit-result.schema.json", "mlops_auditor/py.typed",
+                    "mlops_auditor/templates/report.html.j2"):
         assert shipped in names
     assert any(n.startswith("mlops_auditor/checks/catalogues/") for n in names)
 
