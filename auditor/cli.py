@@ -300,6 +300,42 @@ def _walk_open(answers: Sequence[Answer], record: Recorder) -> None:
         click.echo(f"recorded {s.id}: {given}")
 
 
+@main.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option("--every", default="month", show_default=True, metavar="month|quarter|N",
+              help="One revision per month or quarter (its last commit), or every N "
+                   "first-parent commits.")
+@click.option("--since", metavar="DATE", help="Only revisions committed on or after this ISO "
+                                              "date (e.g. 2024-01-31).")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "html")), default="text",
+              show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+def timeline(path: Path, every: str, since: str | None, fmt: str, output: Path | None) -> None:
+    """How the maturity changed over time: past revisions of the first-parent history of HEAD
+    (at most the newest 24), each audited straight from the object store without a checkout.
+
+    Shows per section the statements answered yes and the baseline verdict at each revision.
+    """
+    from mlops_auditor import progress
+    from mlops_auditor import timeline as maturity
+    from mlops_auditor.rules import load_rules
+
+    spacing = maturity.parse_every(every)
+    start = maturity.parse_since(since) if since is not None else None
+    with progress.on_terminal(sys.stderr) as show:
+        points = maturity.build(path, spacing, start, load_rules(), progress=show)
+    if fmt == "json":
+        report = maturity.render_json(points, str(path), spacing, since)
+    elif fmt == "html":
+        from mlops_auditor.render import timeline_html
+
+        report = timeline_html.render(points, str(path), str(spacing), since)
+    else:
+        report = maturity.render_text(points)
+    _emit(report, output)
+
+
 @main.command("list")
 @click.option("--section", help="Only this section (1-7).")
 def list_statements(section: str | None) -> None:
@@ -352,6 +388,26 @@ def explain(statement_id: str) -> None:
     if s.parts:
         out += ["", "Answered from its parts: " + ", ".join(s.parts)]
     click.echo("\n".join(out))
+
+
+@main.command()
+@click.argument("results", nargs=-1, metavar="RESULT.json... | FOLDER",
+                type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(("html", "csv", "json")), default="html",
+              show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the portfolio to FILE instead of standard output.")
+def portfolio(results: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Gather the `audit --format json` results of many repositories (files, or folders of
+    *.json files) into one page: a matrix of repositories x statements, the share of
+    repositories at each answer per statement, and the weakest practices across them.
+
+    Reads only the result files, never the repositories. A file that is not an audit result
+    is one line on stderr and exit 2.
+    """
+    from mlops_auditor.portfolio import render
+
+    _emit(render(results, fmt), output)
 
 
 def entry() -> None:
