@@ -36,8 +36,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     b.merge_pr(1, "ci", {".github/workflows/ci.yml": WORKFLOW}, title="Add <b>CI</b>")
     b.close()
     target = root / "report.html"
+    hosted = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/churn"}
     result = CliRunner().invoke(main, ["audit", str(b.path), "--format", "html", "--output",
-                                       str(target)])
+                                       str(target)], env=hosted)
     assert result.exit_code == 0, result.stderr
     return target
 
@@ -59,6 +60,11 @@ def test_report_loads_without_network_shows_every_statement_and_filters(
             assert not dialogs  # the repository's <script> did not run
             for sid in STATEMENT_IDS:
                 assert page.locator(f"article[data-id='{sid}']").is_visible(), sid
+            # Evidence links to the hosting service at the audited commit (not followed).
+            links = page.locator("article a[href^='https://github.com/acme/churn/blob/']")
+            assert links.count() > 0
+            assert "/.github/workflows/ci.yml#L" in "".join(
+                links.evaluate_all("els => els.map(e => e.getAttribute('href'))"))
 
             # Filters: only section 3, then only its "no" answers.
             page.select_option("#filters select[name=section]", "3")
