@@ -86,11 +86,24 @@ def first_line(text: str, pattern: re.Pattern[str]) -> int | None:
     return None
 
 
+def as_list(value: Any) -> list[Any]:
+    """VALUE as a list: itself when it is one, nothing for None, else a list of one."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def ml_context(snap: Snapshot, path: str) -> bool:
     """True when PATH (a module or a notebook) imports a data, ML, tracking or serving library
-    (catalogue ``common``): code that can be an ML project's code."""
-    source = snap.text(path)
-    return source.ok and bool(_ml_imports().search(source.value))
+    (catalogue ``common``): code that can be an ML project's code. Decided once per file: the
+    checks ask for every use and definition they consider."""
+
+    def decide() -> bool:
+        source = snap.text(path)
+        return source.ok and bool(_ml_imports().search(source.value))
+
+    result: bool = snap.memo(f"common.ml_context:{path}", decide)
+    return result
 
 
 def _ml_imports() -> re.Pattern[str]:
