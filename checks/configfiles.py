@@ -11,6 +11,7 @@ from typing import Any
 
 from mlops_auditor import parsers
 from mlops_auditor.checks import common
+from mlops_auditor.checks.common import as_list
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot
 
@@ -62,12 +63,6 @@ def _terraform_blocks(snap: Snapshot) -> tuple[list[Block], list[str]]:
                 for one in as_list(body):
                     blocks.append(Block(path, "provider", name, name, one, body_line(one)))
     return blocks, bad
-
-
-def as_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    return [] if value is None else [value]
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:

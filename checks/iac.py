@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_auditor.checks import common
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.model import Evidence, Fact
 from mlops_auditor.snapshot import Snapshot, matching
 
@@ -1008,12 +1009,6 @@ def _sam_config(snap: Snapshot, scan: Scan) -> None:
 
 
 # -- small helpers ------------------------------------------------------------------------------
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _key_line(lines: list[str], key: str, after: int = 0) -> int | None:

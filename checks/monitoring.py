@@ -28,9 +28,9 @@ from mlops_auditor.checks.codeindex import (
     not_counted,
     use_evidence,
 )
+from mlops_auditor.checks.common import as_list
 from mlops_auditor.checks.configfiles import (
     Block,
-    as_list,
     azure_resources,
     body_line,
     bundle_resources,

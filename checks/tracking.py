@@ -24,8 +24,8 @@ from mlops_auditor.checks.codeindex import (
     strings_in,
     use_evidence,
 )
+from mlops_auditor.checks.common import as_list
 from mlops_auditor.checks.configfiles import (
-    as_list,
     bundle_resources,
     cfn_resources,
     ci_files,

@@ -23,7 +23,6 @@ from mlops_auditor.checks.ci.model import (
     Val,
 )
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _branch_allowed,
     _default_branch,
     _dig,
@@ -34,6 +33,7 @@ from mlops_auditor.checks.ci.reading import (
     _mapping,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from mlops_auditor.checks.ci.jobs import _add_action, _add_script, _job_envs
 from mlops_auditor.checks.ci.model import FEATURE, MAX_DEPTH, JobCtx, Run, Scan
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _default_branch,
     _dig,
     _files,
@@ -20,6 +19,7 @@ from mlops_auditor.checks.ci.reading import (
     _mapping,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 

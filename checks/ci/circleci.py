@@ -9,7 +9,6 @@ from mlops_auditor.checks.ci.conditions import _REGEX_LITERAL, _regex_search
 from mlops_auditor.checks.ci.jobs import _add, _add_script
 from mlops_auditor.checks.ci.model import FEATURE, TAG, JobCtx, Run, Scan
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _default_branch,
     _dig,
     _files,
@@ -19,6 +18,7 @@ from mlops_auditor.checks.ci.reading import (
     _mapping,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 

@@ -20,7 +20,6 @@ from mlops_auditor.checks.ci.pipeline_jobs import (
     _words,
 )
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _branch_allowed,
     _default_branch,
     _dig,
@@ -30,6 +29,7 @@ from mlops_auditor.checks.ci.reading import (
     _scalar,
     _search_order,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.model import Evidence
 from mlops_auditor.snapshot import Snapshot
 

@@ -22,7 +22,6 @@ from mlops_auditor.checks.ci.commands import (
 from mlops_auditor.checks.ci.jobs import _add
 from mlops_auditor.checks.ci.model import JobCtx, Scan
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _dig,
     _find,
     _find_key,
@@ -30,6 +29,7 @@ from mlops_auditor.checks.ci.reading import (
     _mapping,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 

@@ -22,7 +22,6 @@ from mlops_auditor.checks.ci.model import (
     Val,
 )
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _branch_allowed,
     _default_branch,
     _dig,
@@ -32,6 +31,7 @@ from mlops_auditor.checks.ci.reading import (
     _load_yaml,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 

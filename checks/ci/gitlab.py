@@ -28,7 +28,6 @@ from mlops_auditor.checks.ci.model import (
     Val,
 )
 from mlops_auditor.checks.ci.reading import (
-    _as_list,
     _default_branch,
     _dig,
     _files,
@@ -38,6 +37,7 @@ from mlops_auditor.checks.ci.reading import (
     _mapping,
     _scalar,
 )
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.snapshot import Snapshot
 
 _GITLAB_RESERVED = {"stages", "variables", "default", "include", "workflow", "image", "services",

@@ -8,14 +8,9 @@ from typing import Any
 
 from mlops_auditor.checks.ci.catalogue import _cat
 from mlops_auditor.checks.ci.model import Scan
+from mlops_auditor.checks.common import as_list as _as_list
 from mlops_auditor.model import Evidence
 from mlops_auditor.snapshot import Snapshot
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _dig(value: Any, *keys: str) -> Any:
