@@ -99,12 +99,19 @@ def _reporting(report: Callable[[str], None], total: int
 def _no_cyclic_gc() -> Iterator[None]:
     """Syntax trees are millions of small acyclic objects; the cyclic collector rescans them over
     and over while they are built (a fifth of an audit's time on a large Python repository).
-    Reference counting still frees everything; the collector is restored afterwards."""
+    Reference counting still frees everything; the collector is restored afterwards.
+
+    What the audit built is then frozen (moved out of the collector's generations): otherwise
+    the collector's first run after being re-enabled scans every object made while it was off,
+    0.2 s on a large repository. Objects the previous audit froze are handed back first, so a
+    process that audits many times (a timeline) still collects their cycles."""
     was_enabled = gc.isenabled()
+    gc.unfreeze()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 

@@ -6,12 +6,10 @@ built once per snapshot from syntax trees. Nothing is imported or run.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -140,6 +138,7 @@ class CodeIndex:
     config_text: str
     serving_keys: set[str] = field(default_factory=set)
     _call_uses: list[Use] | None = None
+    _call_names: set[str] | None = None
     _matched: dict[tuple[str, ...], list[Use]] = field(default_factory=dict)
 
     # -- queries --------------------------------------------------------------------------
@@ -158,8 +157,12 @@ class CodeIndex:
         """Calls whose resolved name matches a pattern; ``live=None`` returns all of them."""
         key = tuple(patterns)
         if key not in self._matched:
+            calls = self._calls()
+            if self._call_names is None:
+                self._call_names = {u.name for u in calls}
             match = matcher(key)
-            self._matched[key] = [u for u in self._calls() if match(u.name)]
+            wanted = {name for name in self._call_names if match(name)}
+            self._matched[key] = [u for u in calls if u.name in wanted] if wanted else []
         return [u for u in self._matched[key]
                 if (notebooks or not u.notebook) and (live is None or u.live == live)]
 
@@ -250,11 +253,9 @@ def code_index(snap: Snapshot) -> CodeIndex:
     return index
 
 
-@cache
-def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+def matcher(patterns: tuple[str, ...]) -> common.NameMatcher:
     """A predicate for dotted names matching any fnmatch-style pattern ("*" spans dots)."""
-    regex = re.compile("|".join(fnmatch.translate(p) for p in patterns) or r"(?!)")
-    return lambda name: bool(regex.match(name))
+    return common.name_matcher(patterns)
 
 
 def is_off(node: ast.AST) -> bool:

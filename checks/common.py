@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -84,6 +85,69 @@ def first_line(text: str, pattern: re.Pattern[str]) -> int | None:
         if pattern.search(line):
             return number
     return None
+
+
+class NameMatcher:
+    """Whether a dotted name (``sklearn.ensemble.RandomForestClassifier``) matches any of some
+    shell-style patterns, where ``*`` also spans dots. The checks ask this of every call of every
+    file, so the common shapes skip regular expressions: exact names are a set lookup,
+    ``prefix.*`` and ``*.suffix`` string tests; only other shapes become one combined regex.
+    Answers are remembered per name: the same names recur across a code base."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        suffixes: list[str] = []
+        infixes: list[str] = []
+        other: list[str] = []
+        for pattern in patterns:
+            stars = pattern.count("*")
+            if "[" in pattern or "?" in pattern:
+                other.append(pattern)
+            elif stars == 0:
+                exact.add(pattern)
+            elif stars == 1 and pattern.endswith("*"):
+                prefixes.append(pattern[:-1])
+            elif stars == 1 and pattern.startswith("*"):
+                suffixes.append(pattern[1:])
+            elif stars == 2 and pattern.startswith("*") and pattern.endswith("*"):
+                infixes.append(pattern[1:-1])
+            else:
+                other.append(pattern)
+        self._exact = frozenset(exact)
+        self._prefixes = tuple(prefixes)
+        self._suffixes = tuple(suffixes)
+        self._infixes = tuple(infixes)
+        self._regex = (re.compile("|".join(fnmatch.translate(p) for p in other))
+                       if other else None)
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        known = self._seen.get(name)
+        if known is None:
+            known = self._seen[name] = (
+                name in self._exact
+                or (bool(self._prefixes) and name.startswith(self._prefixes))
+                or (bool(self._suffixes) and name.endswith(self._suffixes))
+                or any(i in name for i in self._infixes)
+                or (self._regex is not None and self._regex.match(name) is not None))
+        return known
+
+    match = __call__
+
+
+_MATCHERS: dict[tuple[str, ...], NameMatcher] = {}
+
+
+def name_matcher(patterns: Iterable[str]) -> NameMatcher:
+    """The shared matcher for PATTERNS (one per distinct list of patterns)."""
+    key = tuple(patterns)
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        matcher = _MATCHERS[key] = NameMatcher(key)
+    return matcher
 
 
 def as_list(value: Any) -> list[Any]:
@@ -179,6 +243,7 @@ def use_extensions(extensions: Sequence[dict[str, Any]]) -> None:
     _EXTENSIONS = list(extensions)
     _CATALOGUES.clear()
     _DERIVED.clear()
+    _MATCHERS.clear()
     for module in list(sys.modules.values()):
         if module is not None and module.__name__.startswith("mlops_auditor.checks"):
             for value in vars(module).values():

@@ -4,7 +4,6 @@ or serve predictions, read from their syntax trees (imports and calls), never ru
 from __future__ import annotations
 
 import ast
-import fnmatch
 import functools
 import posixpath
 import re
@@ -67,20 +66,14 @@ def groups(name: str, section: str, key: str) -> dict[str, list[str]]:
     return {str(k): [str(i) for i in v] for k, v in items.items() if isinstance(v, list)}
 
 
-_WILDCARDS: dict[tuple[str, ...], re.Pattern[str]] = {}
-
-
-def wildcard(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One regex for shell-style wildcards over dotted names (``*`` also matches dots)."""
-    key = tuple(patterns)
-    if key not in _WILDCARDS:
-        _WILDCARDS[key] = re.compile("|".join(fnmatch.translate(p) for p in key) or r"(?!)")
-    return _WILDCARDS[key]
+def wildcard(patterns: Iterable[str]) -> common.NameMatcher:
+    """Shell-style wildcards over dotted names (``*`` also matches dots), as one matcher."""
+    return common.name_matcher(patterns)
 
 
 def matches(name: str | None, section: str, key: str, catalogue: str = "mlcode") -> bool:
     """Whether dotted NAME matches one of the catalogue's wildcards at SECTION/KEY."""
-    return bool(name) and bool(wildcard(names(catalogue, section, key)).match(name or ""))
+    return bool(name) and wildcard(names(catalogue, section, key))(name)
 
 
 # -- syntax trees ----------------------------------------------------------------------------
@@ -684,7 +677,7 @@ def _fit_reason(unit: Unit, call: ast.Call, autolog: bool) -> str | None:
 
 
 @functools.cache
-def _jobs() -> tuple[tuple[re.Pattern[str], str, frozenset[str]], ...]:
+def _jobs() -> tuple[tuple[common.NameMatcher, str, frozenset[str]], ...]:
     """(name wildcard, what, keywords of which the call must pass one) of the catalogue's
     training jobs and pipeline steps (``training.jobs``)."""
     part = common.catalogue("mlcode").get("training")
@@ -883,7 +876,7 @@ def classify(unit: Unit, routes: list[Route]) -> dict[str, list[Evidence]]:
 
 
 @functools.cache
-def _script_runners() -> tuple[tuple[re.Pattern[str], tuple[str, ...], int | None, str], ...]:
+def _script_runners() -> tuple[tuple[common.NameMatcher, tuple[str, ...], int | None, str], ...]:
     """(name wildcard, script keywords, script position, what) of the catalogue's calls that
     run a script as a pipeline step or job (``training.script_runners``)."""
     part = common.catalogue("mlcode").get("training")

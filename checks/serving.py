@@ -107,7 +107,7 @@ def _python_findings(snap: Snapshot) -> list[Finding]:
 
 
 @functools.cache
-def _call_table() -> tuple[tuple[str, re.Pattern[str], str, str | None], ...]:
+def _call_table() -> tuple[tuple[str, common.NameMatcher, str, str | None], ...]:
     """(kind, name wildcard, what, managed service) of the catalogue's endpoint calls."""
     table = []
     for kind, key in (("realtime", "realtime_calls"), ("batch", "batch_calls")):

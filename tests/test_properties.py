@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlops_auditor import answers, conditions, parsers
@@ -368,3 +368,50 @@ def test_no_check_fails_on_odd_content(files: dict[str, str]) -> None:
         facts, errors = collect_facts(open_snapshot(root), CHECKS)
     assert errors == []
     assert facts
+
+
+# -- the checks' name matcher ------------------------------------------------------------------
+
+NAME_PARTS = st.sampled_from(["pandas", "read_csv", "read", "sklearn", "fit", "a", "b", "_x"])
+DOTTED = st.lists(NAME_PARTS, min_size=0, max_size=4).map(".".join)
+PIECES = st.lists(st.sampled_from(["pandas", "read_", "read_csv", ".", "*", "fit", "a", "?",
+                                   "[ab]", "sklearn"]), min_size=0, max_size=5).map("".join)
+
+
+@st.composite
+def patterns_and_name(draw: st.DrawFn) -> tuple[list[str], str]:
+    """A dotted name and patterns, some cut from the name itself (``pandas.*``, ``*.read_csv``,
+    ``*as.re*``), so that the fast paths meet names they match as well as names they do not."""
+    name = draw(DOTTED)
+    patterns = draw(st.lists(PIECES, max_size=3))
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(name)))
+        j = draw(st.integers(i, len(name)))
+        shape = draw(st.sampled_from(["prefix", "suffix", "infix", "exact"]))
+        cut = {"prefix": name[:i] + "*", "suffix": "*" + name[j:],
+               "infix": "*" + name[i:j] + "*", "exact": name}[shape]
+        patterns.append(draw(st.sampled_from([cut, cut + "x", "x" + cut])))
+    return patterns, draw(st.sampled_from([name, name + ".fit", "x" + name]))
+
+
+@FAST
+@given(patterns_and_name())
+@example((["pandas.*"], "pandas.read_csv"))
+@example((["*.read_csv"], "pandas.read_csv"))
+@example((["*as.re*"], "pandas.read_csv"))
+@example((["pandas.read_csv"], "pandas.read_csv"))
+@example((["pandas.*", "*.fit", "*klea*", "spark.sql"], "polars.read_csv"))
+def test_name_matcher_agrees_with_fnmatch(case: tuple[list[str], str]) -> None:
+    """The fast paths (exact, prefix, suffix, infix) answer as fnmatch's regular expressions do,
+    asked once or twice (answers are remembered)."""
+    import fnmatch
+    import re
+
+    from mlops_auditor.checks.common import NameMatcher
+
+    patterns, name = case
+    expected = any(re.match(fnmatch.translate(p), name) for p in patterns)
+    matcher = NameMatcher(patterns)
+    assert matcher(name) is expected
+    assert matcher(name) is expected
+    assert matcher(None) is False
