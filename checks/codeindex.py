@@ -138,7 +138,7 @@ class CodeIndex:
     config_text: str
     serving_keys: set[str] = field(default_factory=set)
     _call_uses: list[Use] | None = None
-    _call_names: set[str] | None = None
+    _call_names: common.NameIndex | None = None
     _matched: dict[tuple[str, ...], list[Use]] = field(default_factory=dict)
 
     # -- queries --------------------------------------------------------------------------
@@ -159,9 +159,8 @@ class CodeIndex:
         if key not in self._matched:
             calls = self._calls()
             if self._call_names is None:
-                self._call_names = {u.name for u in calls}
-            match = matcher(key)
-            wanted = {name for name in self._call_names if match(name)}
+                self._call_names = common.NameIndex(u.name for u in calls)
+            wanted = matcher(key).select(self._call_names)
             self._matched[key] = [u for u in calls if u.name in wanted] if wanted else []
         return [u for u in self._matched[key]
                 if (notebooks or not u.notebook) and (live is None or u.live == live)]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -121,6 +122,9 @@ class NameMatcher:
         self._regex = (re.compile("|".join(fnmatch.translate(p) for p in other))
                        if other else None)
         self._seen: dict[str, bool] = {}
+        # For select(): the shapes without a fast path, matched line by line over all names.
+        self._rest = [f"*{i}*" for i in infixes] + other
+        self._lines: re.Pattern[str] | None = None
 
     def __call__(self, name: str | None) -> bool:
         if name is None:
@@ -136,6 +140,71 @@ class NameMatcher:
         return known
 
     match = __call__
+
+    def select(self, names: NameIndex) -> set[str]:
+        """The names of NAMES this matcher accepts, found by lookups and binary searches in the
+        index instead of asking name by name (only wildcards in the middle of a pattern, or
+        ``?`` and ``[...]``, still try every name)."""
+        found = set(self._exact.intersection(names.all))
+        for prefix in self._prefixes:
+            found.update(names.starting(prefix))
+        for suffix in self._suffixes:
+            found.update(names.ending(suffix))
+        if self._rest:
+            if self._lines is None:
+                self._lines = re.compile("|".join(f"^{_line_pattern(p)}$" for p in self._rest),
+                                         re.MULTILINE)
+            found.update(self._lines.findall(names.joined))
+        return found
+
+
+def _line_pattern(pattern: str) -> str:
+    """PATTERN as a regular expression for one line of text: ``*`` and ``?`` stop at line ends
+    (names hold no line ends, so this is fnmatch's meaning for a name on its own line)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        end = pattern.find("]", i + 1) if c == "[" else -1
+        if c == "*":
+            parts.append("[^\n]*")
+        elif c == "?":
+            parts.append("[^\n]")
+        elif end != -1:
+            parts.append("(?![\n])" + fnmatch.translate(pattern[i : end + 1])[4:-3])
+            i = end
+        else:
+            parts.append(re.escape(c))
+        i += 1
+    return "(?:" + "".join(parts) + ")"
+
+
+class NameIndex:
+    """Distinct dotted names, sorted forwards and backwards for prefix and suffix searches, and
+    joined one per line for the other shapes."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.all = frozenset(n for n in names if "\n" not in n)
+        self._forward = sorted(self.all)
+        self._backward = sorted(n[::-1] for n in self.all)
+        self.joined = "\n".join(self._forward)
+
+    def starting(self, prefix: str) -> list[str]:
+        start = bisect.bisect_left(self._forward, prefix)
+        end = start
+        while end < len(self._forward) and self._forward[end].startswith(prefix):
+            end += 1
+        return self._forward[start:end]
+
+    def ending(self, suffix: str) -> list[str]:
+        key = suffix[::-1]
+        start = bisect.bisect_left(self._backward, key)
+        out = []
+        for reverse in self._backward[start:]:
+            if not reverse.startswith(key):
+                break
+            out.append(reverse[::-1])
+        return out
 
 
 _MATCHERS: dict[tuple[str, ...], NameMatcher] = {}
@@ -273,20 +342,22 @@ def clear_tree_caches() -> None:
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def children(node: ast.AST) -> Iterator[ast.AST]:
+def children(node: ast.AST) -> list[ast.AST]:
     """The direct child nodes of NODE (like ``ast.iter_child_nodes``, without contexts)."""
     kind = type(node)
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
         fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f != "ctx")
+    kids: list[ast.AST] = []
     for name in fields:
         value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            yield value
-        elif isinstance(value, list):
+        if type(value) is list:
             for item in value:
                 if isinstance(item, ast.AST):
-                    yield item
+                    kids.append(item)
+        elif isinstance(value, ast.AST):
+            kids.append(value)
+    return kids
 
 
 def walk(root: ast.AST) -> tuple[ast.AST, ...]:
@@ -298,6 +369,9 @@ def walk(root: ast.AST) -> tuple[ast.AST, ...]:
         while stack:
             node = stack.pop()
             out.append(node)
-            stack.extend(reversed(list(children(node))))
+            kids = children(node)
+            if kids:
+                kids.reverse()
+                stack.extend(kids)
         cached = _WALKS[root] = tuple(out)
     return cached

@@ -144,7 +144,7 @@ def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
         if isinstance(node, _BRANCHES) and _never_runs(node.test):
             kids: list[ast.AST] = list(node.orelse)
         else:
-            kids = list(common.children(node))
+            kids = common.children(node)
         stack.extend(reversed(kids))
     result = _LIVE[root] = tuple(out)
     for statement, start, end in spans:

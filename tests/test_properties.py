@@ -415,3 +415,19 @@ def test_name_matcher_agrees_with_fnmatch(case: tuple[list[str], str]) -> None:
     assert matcher(name) is expected
     assert matcher(name) is expected
     assert matcher(None) is False
+
+
+@FAST
+@given(patterns_and_name(), st.lists(DOTTED, max_size=8))
+@example((["*as.re*", "pandas.*", "*.fit", "p?ndas.read_csv", "[!x]andas.read_csv"],
+          "pandas.read_csv"), ["x.fit", "pandas", "xandas.read_csv", "", "andas.read_csv"])
+def test_name_matcher_select_agrees_with_asking_each_name(case: tuple[list[str], str],
+                                                          others: list[str]) -> None:
+    """Selecting from an index of names (binary searches, one regular expression over all
+    names) finds exactly the names the matcher accepts one by one."""
+    from mlops_auditor.checks.common import NameIndex, NameMatcher
+
+    patterns, name = case
+    names = [name, *others]
+    assert NameMatcher(patterns).select(NameIndex(names)) == {
+        n for n in names if NameMatcher(patterns)(n)}
