@@ -436,7 +436,27 @@ def _read_bindings(f: CodeFile, tree: ast.Module, cell: int | None) -> None:
             scopes = (id(node), *scopes)
         elif isinstance(node, ast.ClassDef):
             scopes, klass = (id(node), *scopes), id(node)
-        queue.extend((child, scopes, klass) for child in common.children(node))
+        queue.extend((child, scopes, klass) for child in _blocks(node))
+
+
+_BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _blocks(node: ast.AST) -> list[ast.AST]:
+    """The statements (and except handlers, match cases) directly inside NODE, in field order.
+    Imports and bindings are statements, and no statement sits inside an expression, so the
+    breadth-first reading of bindings can skip expressions without changing its order."""
+    kind = type(node)
+    fields = _BLOCK_FIELDS.get(kind)
+    if fields is None:
+        fields = _BLOCK_FIELDS[kind] = tuple(
+            f for f in kind._fields if f in ("body", "orelse", "finalbody", "handlers", "cases"))
+    out: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if type(value) is list:
+            out += value
+    return out
 
 
 def _read_import(f: CodeFile, node: ast.Import | ast.ImportFrom, cell: int | None) -> None:
@@ -560,6 +580,10 @@ _IDENT = re.compile(r"[A-Za-z_]\w*\Z")
 _ENTRY = re.compile(r"[\w.]+[:.]([A-Za-z_]\w*)\Z")
 
 
+_UNSET: Any = object()
+_VISITS: dict[type, Any] = {}
+
+
 class _Reader(ast.NodeVisitor):
     """Walks one syntax tree, recording definitions, uses and references with their context."""
 
@@ -570,6 +594,25 @@ class _Reader(ast.NodeVisitor):
         self.owner: Definition | None = None
         self.dead = False
         self.scopes: _Scopes = (0,)
+        self.route_call = matcher(tuple(_cat()["code"]["route_calls"]))
+
+    # ast.NodeVisitor's dispatch, with the method looked up once per node type and children
+    # listed without their expression contexts (no visit_Load/visit_Store here): the reader
+    # visits every node of every file, and this is most of its cost.
+    def visit(self, node: ast.AST) -> None:
+        kind = type(node)
+        method = _VISITS.get(kind, _UNSET)
+        if method is _UNSET:
+            method = _VISITS[kind] = getattr(_Reader, "visit_" + kind.__name__, None)
+        if method is None:
+            for child in common.children(node):
+                self.visit(child)
+        else:
+            method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for child in common.children(node):
+            self.visit(child)
 
     def _text(self, line: int) -> str:
         return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
@@ -666,7 +709,7 @@ class _Reader(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg:
                 self._use("key", kw.arg, kw.value, getattr(kw, "lineno", node.lineno), name or "")
-        if name and matcher(tuple(_cat()["code"]["route_calls"]))(name):
+        if name and self.route_call(name):
             rule = node.args[0] if node.args else None
             text = rule.value if isinstance(rule, ast.Constant) and isinstance(
                 rule.value, str) else ""

@@ -73,7 +73,12 @@ def wildcard(patterns: Iterable[str]) -> common.NameMatcher:
 
 def matches(name: str | None, section: str, key: str, catalogue: str = "mlcode") -> bool:
     """Whether dotted NAME matches one of the catalogue's wildcards at SECTION/KEY."""
-    return bool(name) and wildcard(names(catalogue, section, key))(name)
+    return bool(name) and _catalogue_matcher(catalogue, section, key)(name)
+
+
+@functools.cache
+def _catalogue_matcher(catalogue: str, section: str, key: str) -> common.NameMatcher:
+    return wildcard(names(catalogue, section, key))
 
 
 # -- syntax trees ----------------------------------------------------------------------------
@@ -232,6 +237,7 @@ class Unit:
     constructed: dict[str, str] = field(default_factory=dict)
     compiled: set[str] = field(default_factory=set)
     functions: dict[str, Function] = field(default_factory=dict)
+    resolved: dict[ast.AST, str | None] = field(default_factory=dict)
 
     def at(self, tree: Tree, node: ast.AST, detail: str) -> Evidence:
         """Evidence for NODE: file and line, or for a notebook the cell and its line."""
@@ -242,8 +248,11 @@ class Unit:
 
     def resolve(self, node: ast.AST) -> str | None:
         """The import-resolved dotted name of an expression (``pd.read_csv`` ->
-        ``pandas.read_csv``)."""
-        return dotted(node, self.aliases)
+        ``pandas.read_csv``), worked out once per node: several checks ask of every call."""
+        if node in self.resolved:
+            return self.resolved[node]
+        name = self.resolved[node] = dotted(node, self.aliases)
+        return name
 
     def imports(self, prefixes: Iterable[str]) -> bool:
         """Whether a live import brings in one of PREFIXES (a module or anything under it)."""
@@ -274,6 +283,15 @@ def _bind_imports(unit: Unit, node: ast.Import | ast.ImportFrom) -> None:
         target = f"{base}.{alias.name}" if base and not base.endswith(".") else base + alias.name
         unit.imported.add(target)
         unit.aliases[alias.asname or alias.name] = target
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """What the live imports of TREE bind: local name -> imported dotted name."""
+    unit = Unit("", False, [])
+    for node in live_nodes(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            _bind_imports(unit, node)
+    return unit.aliases
 
 
 def build_unit(path: str, trees: list[Tree], notebook: bool) -> Unit:

@@ -83,12 +83,6 @@ def stub_reason(fn: ast.FunctionDef | ast.AsyncFunctionDef, aliases: dict[str, s
     return "no assertion and no call"
 
 
-def _aliases(tree: ast.Module) -> dict[str, str]:
-    unit = mlcode.build_unit("", [mlcode.Tree(tree, None, tuple(mlcode.live_nodes(tree)))],
-                             False)
-    return unit.aliases
-
-
 def _module_skipped(tree: ast.Module, aliases: dict[str, str]) -> bool:
     """``pytestmark = pytest.mark.skip`` switches off every test of the module."""
     for stmt in tree.body:
@@ -138,7 +132,7 @@ def survey(snap: Snapshot) -> Survey:
                 bad[path] = parsed.error or "unparseable"
                 continue
             module = TestModule(path, parsed.value)
-            aliases = _aliases(parsed.value)
+            aliases = mlcode.import_aliases(parsed.value)
             skipped = _module_skipped(parsed.value, aliases)
             for fn in _test_functions(parsed.value):
                 reason = stub_reason(fn, aliases, skipped)
