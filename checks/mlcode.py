@@ -9,7 +9,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from mlops_auditor import parsers
 from mlops_auditor.checks import common
@@ -705,12 +705,25 @@ def _jobs() -> tuple[tuple[common.NameMatcher, str, frozenset[str]], ...]:
                  for e in entries or [] if isinstance(e, dict) and e.get("name"))
 
 
+@functools.cache
+def _any_job() -> common.NameMatcher:
+    """Whether a name is any training job's: most calls are none, and are told so at once."""
+    return wildcard(str(e["name"]) for e in _named_entries("jobs"))
+
+
+def _named_entries(key: str) -> list[dict[str, Any]]:
+    """The entries with a name of the catalogue's ``training.KEY`` list."""
+    part = common.catalogue("mlcode").get("training")
+    entries = part.get(key) if isinstance(part, dict) else None
+    return [e for e in entries or [] if isinstance(e, dict) and e.get("name")]
+
+
 def _job_reason(unit: Unit, call: ast.Call, name: str | None) -> str | None:
     """Why a call defines a managed training job: a pipeline training step (SageMaker
     Pipelines, Step Functions), a TFX Trainer with its training module, a Vertex AI or Azure ML
     training job, or an SDK client's ``create_training_job``. These train a model without any
     ``.fit(`` in this code; the step's definition is the training code."""
-    if name:
+    if name and _any_job()(name):
         passed = {k.arg for k in call.keywords if k.arg}
         for pattern, what, keywords in _jobs():
             if pattern.match(name) and (not keywords or passed & keywords):
@@ -946,12 +959,15 @@ def _script_training(snap: Snapshot, units: list[Unit]) -> dict[str, list[Eviden
     the step is training code when the script is tracked here, holds code, and its name says
     it trains. A script that is missing from the repository proves nothing."""
     runners = _script_runners()
+    any_runner = wildcard(str(e["name"]) for e in _named_entries("script_runners"))
     words = names("mlcode", "training", "script_words")
     by_path = {u.path: u for u in units}
     found: dict[str, list[Evidence]] = {}
     for unit in units:
         for tree, call in unit.calls():
             name = unit.resolve(call.func)
+            if not any_runner(name):
+                continue
             for pattern, keywords, position, what in runners:
                 if not name or not pattern.match(name):
                     continue
