@@ -41,6 +41,7 @@ Function: TypeAlias = ast.FunctionDef | ast.AsyncFunctionDef
 # Cell magics whose body is still Python; any other cell magic makes the cell another language.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "python", "python3"}
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _BRANCHES = (ast.If, ast.While)
 _SHELL_ASSIGN = re.compile(r"^\s*[\w.,\s]+=\s*[!%]")
 _HELP = re.compile(r"^\s*(\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
@@ -140,17 +141,21 @@ def live_nodes(root: ast.AST) -> tuple[ast.AST, ...]:
             statement, start = starts.pop()
             spans.append((statement, start, len(out)))
             continue
-        if isinstance(node, ast.stmt):
+        if isinstance(node, ast.stmt):  # only statements can be stubs or dead branches
             starts.append((node, len(out)))
             stack.append(None)
-        out.append(node)
-        if isinstance(node, _FUNCTIONS) and is_stub(node.body):
-            continue
-        if isinstance(node, _BRANCHES) and _never_runs(node.test):
-            kids: list[ast.AST] = list(node.orelse)
+            out.append(node)
+            if isinstance(node, _FUNCTIONS) and is_stub(node.body):
+                continue
+            if isinstance(node, _BRANCHES) and _never_runs(node.test):
+                stack.extend(reversed(node.orelse))
+                continue
         else:
-            kids = common.children(node)
-        stack.extend(reversed(kids))
+            out.append(node)
+        kids = common.children(node)
+        if kids:
+            kids.reverse()
+            stack.extend(kids)
     result = _LIVE[root] = tuple(out)
     for statement, start, end in spans:
         _SPANS.setdefault(statement, (result, start, end))
@@ -238,6 +243,7 @@ class Unit:
     compiled: set[str] = field(default_factory=set)
     functions: dict[str, Function] = field(default_factory=dict)
     resolved: dict[ast.AST, str | None] = field(default_factory=dict)
+    _calls: list[tuple[Tree, ast.Call]] | None = None
 
     def at(self, tree: Tree, node: ast.AST, detail: str) -> Evidence:
         """Evidence for NODE: file and line, or for a notebook the cell and its line."""
@@ -260,8 +266,10 @@ class Unit:
         return any(n == p or n.startswith(p + ".") for n in self.imported for p in wanted)
 
     def calls(self) -> list[tuple[Tree, ast.Call]]:
-        """Every live call of the unit, with the tree (cell) it is in."""
-        return [(t, n) for t in self.trees for n in t.nodes if isinstance(n, ast.Call)]
+        """Every live call of the unit, with the tree (cell) it is in (listed once)."""
+        if self._calls is None:
+            self._calls = [(t, n) for t in self.trees for n in t.nodes if isinstance(n, ast.Call)]
+        return self._calls
 
 
 def _bind_imports(unit: Unit, node: ast.Import | ast.ImportFrom) -> None:
@@ -510,6 +518,23 @@ def _handler(unit: Unit, node: ast.AST | None) -> tuple[Function | None, str]:
     return None, dotted(node) or ""
 
 
+@functools.cache
+def _frameworks(key: str) -> tuple[common.NameMatcher, tuple[tuple[str, common.NameMatcher], ...]]:
+    """The catalogue's web ``KEY`` (framework -> name patterns) as matchers: one for any
+    framework, then one per framework in catalogue order."""
+    table = groups("mlcode", "web", key)
+    return (wildcard(p for pats in table.values() for p in pats),
+            tuple((fw, wildcard(pats)) for fw, pats in table.items()))
+
+
+def _framework_by_name(key: str, name: str | None) -> str | None:
+    """The first framework of the catalogue's web ``KEY`` whose patterns match NAME."""
+    any_framework, each = _frameworks(key)
+    if not name or not any_framework(name):
+        return None
+    return next((fw for fw, match in each if match(name)), None)
+
+
 def _decorator_routes(unit: Unit, tree: Tree, node: ast.AST, app_vars: dict[str, str],
                       imported: str | None) -> list[Route]:
     """Routes declared by decorators: ``@app.post("/predict")``, ``@router.get``,
@@ -522,8 +547,7 @@ def _decorator_routes(unit: Unit, tree: Tree, node: ast.AST, app_vars: dict[str,
             continue
         url = string_arg(dec, 0, ("path", "rule", "url"))
         name = unit.resolve(dec.func)
-        framework = next((fw for fw, pats in groups("mlcode", "web", "route_functions").items()
-                          if name and wildcard(pats).match(name)), None)
+        framework = _framework_by_name("route_functions", name)
         if framework is None and isinstance(dec.func, ast.Attribute) \
                 and dec.func.attr in names("mlcode", "web", "route_decorators"):
             framework = app_vars.get(dotted(dec.func.value) or "")
@@ -551,8 +575,7 @@ def _call_route(unit: Unit, tree: Tree, call: ast.Call, app_vars: dict[str, str]
     """Routes registered by a call: ``app.add_api_route("/p", fn)``, ``add_url_rule``,
     aiohttp ``app.router.add_post``, starlette ``Route("/p", fn)``, Django ``path("p/", view)``."""
     name = unit.resolve(call.func)
-    framework = next((fw for fw, pats in groups("mlcode", "web", "route_objects").items()
-                      if name and wildcard(pats).match(name)), None)
+    framework = _framework_by_name("route_objects", name)
     handler_node: ast.AST | None
     if framework is not None:
         url = string_arg(call, 0, ("path", "route", "url"))
@@ -594,7 +617,8 @@ def _unit_web(unit: Unit) -> tuple[list[Route], list[App]]:
     apps: list[App] = []
     for tree in unit.trees:
         for node in tree.nodes:
-            routes.extend(_decorator_routes(unit, tree, node, app_vars, imported))
+            if isinstance(node, _DEFINITIONS) and node.decorator_list:
+                routes.extend(_decorator_routes(unit, tree, node, app_vars, imported))
             if isinstance(node, ast.Call):
                 route = _call_route(unit, tree, node, app_vars, imported)
                 if route is not None:
