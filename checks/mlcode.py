@@ -185,6 +185,10 @@ def dotted(node: ast.AST, aliases: dict[str, str] | None = None) -> str | None:
 
 def last_name(node: ast.AST) -> str:
     """The last plain name of an expression: ``self.model`` -> ``model``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):  # its own name, when the chain has a name at its head
+        return node.attr if dotted(node.value) is not None else ""
     name = dotted(node) or ""
     return re.split(r"[.()\[\]]+", name.rstrip("()[]."))[-1] if name else ""
 

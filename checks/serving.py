@@ -1009,6 +1009,8 @@ def _app_auth(units: list[mlcode.Unit], auth: AuthNames) -> list[Evidence]:
                                                          "before every request"))
                 elif isinstance(node, ast.Assign):
                     targets = {mlcode.last_name(t) for t in node.targets} & drf
+                    if not targets:
+                        continue
                     classes = {mlcode.last_name(n) for n in common.walk(node.value)
                                if isinstance(n, ast.Name | ast.Attribute)}
                     classes |= {n.value.split(".")[-1] for n in common.walk(node.value)

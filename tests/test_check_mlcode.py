@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+
+import pytest
 
 from mlops_auditor.checks import mlcode
 from mlops_auditor.model import Fact
@@ -454,3 +457,11 @@ def test_lambda_handler_invoking_an_endpoint_is_serving(snapshot: MakeSnapshot) 
     })
     assert mlcode.step_files(snap)["serving"] == ["api/app.py"]
     assert facts(snap)["mlcode.steps"].value == ("serving",)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("model", "model"), ("self.model", "model"), ("f().model", "model"), ("a[0].b", "b"),
+    ("(a + b).model", ""), ("'text'.join", ""), ("f()", "f"), ("a.b()", "b"), ("x[1]", "x"),
+])
+def test_last_name_is_the_last_plain_name_of_a_named_chain(source: str, expected: str) -> None:
+    assert mlcode.last_name(ast.parse(source, mode="eval").body) == expected

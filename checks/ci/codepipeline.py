@@ -29,5 +29,5 @@ def scan_codepipeline(snap: Snapshot, scan: Scan) -> None:
     for path in snap.glob(*_cp()["cdk_code"]):
         if path not in skip and snap.size(path) <= _cp()["max_bytes"]:
             text = snap.text(path)
-            if text.ok and marker.search(text.value) and "Pipeline" in text.value:
+            if text.ok and "Pipeline" in text.value and marker.search(text.value):
                 _cdk_file(snap, scan, path, text.value)
