@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -91,6 +92,7 @@ class Snapshot:
         self._cache: dict[str, Any] = {}
         # Checks ask for the same patterns many times over the same files: each answer is kept.
         self._globbed: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._by_extension: dict[str, list[int]] | None = None
 
     def restrict(self, exclude: tuple[str, ...] = (), root: str | None = None) -> None:
         """Leave out, for every check, the files matching EXCLUDE and, with ROOT (a folder of
@@ -118,6 +120,7 @@ class Snapshot:
                                                       kinds["submodule"])
         self._cache.clear()
         self._globbed.clear()
+        self._by_extension = None
         self._text = {p: v for p, v in self._text.items() if p in self._entries}
         self._parsed = {k: v for k, v in self._parsed.items() if k[1] in self._entries}
 
@@ -135,8 +138,27 @@ class Snapshot:
         a pattern without a slash matches the file name anywhere."""
         if patterns not in self._globbed:
             combined = _combined_glob(patterns)
-            self._globbed[patterns] = tuple(f for f in self.files if combined.match(f))
+            self._globbed[patterns] = tuple(f for f in self._candidates(patterns)
+                                            if combined.match(f))
         return list(self._globbed[patterns])
+
+    def _candidates(self, patterns: tuple[str, ...]) -> Sequence[str]:
+        """The files that can match PATTERNS, in order: when every pattern names the extension
+        of what it matches (``*.py``, ``Dockerfile``, ``**/docs/*.md``), only the files with
+        those extensions; else all of them. Most of the checks' patterns are of that kind."""
+        wanted: set[str] = set()
+        for pattern in patterns:
+            extension = _required_extension(pattern)
+            if extension is None:
+                return self.files
+            wanted.add(extension)
+        if self._by_extension is None:
+            index: dict[str, list[int]] = {}
+            for i, path in enumerate(self.files):
+                index.setdefault(_extension(path), []).append(i)
+            self._by_extension = index
+        buckets = [self._by_extension.get(e, []) for e in (*wanted, _ODD)]
+        return [self.files[i] for i in sorted(itertools.chain.from_iterable(buckets))]
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Share one computed value between checks (e.g. the list of IaC paths)."""
@@ -277,6 +299,31 @@ class Snapshot:
 
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
+_ODD = "\0"  # the index key of files whose extension is not plain ASCII (always candidates)
+
+
+def _extension(path: str) -> str:
+    """The lower-case extension of PATH's file name ("" for none)."""
+    name = path.rsplit("/", 1)[-1]
+    if not name.isascii():
+        return _ODD  # case-insensitive matching of other letters is left to the pattern
+    return name.rsplit(".", 1)[1].lower() if "." in name else ""
+
+
+def _required_extension(pattern: str) -> str | None:
+    """The extension every path matching PATTERN has, when the pattern decides it: its text
+    after the last wildcard holds a dot in the file name (``*.py``, ``*.tar.gz``) or is a whole
+    file name (``Dockerfile``, ``**/docs/index.md``). None when it does not (``*file``,
+    ``docs/**``, ``*.[ch]``)."""
+    cut = max(pattern.rfind(c) for c in "*?[]")
+    tail = pattern[cut + 1:]
+    name = tail.rsplit("/", 1)[-1]
+    if not name or not name.isascii():
+        return None
+    if "." in name:
+        return name.rsplit(".", 1)[1].lower()
+    whole = cut == -1 or "/" in tail
+    return "" if whole else None
 
 
 def _combined_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:

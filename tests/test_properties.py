@@ -431,3 +431,29 @@ def test_name_matcher_select_agrees_with_asking_each_name(case: tuple[list[str],
     names = [name, *others]
     assert NameMatcher(patterns).select(NameIndex(names)) == {
         n for n in names if NameMatcher(patterns)(n)}
+
+
+# -- the file index's extension shortcut -----------------------------------------------------------
+
+PATH_PARTS = st.sampled_from(["docs", "src", "a.py", "Dockerfile", "x.tar.gz", ".env", "README.MD",
+                              "my.file", "file", "ümlaut.Py", "b.PY", "c.d"])
+FILE_PATHS = st.lists(PATH_PARTS, min_size=1, max_size=4).map("/".join)
+GLOB_PARTS = st.sampled_from(["**/", "*", "?", ".py", "Dockerfile", "docs/", "file", ".gz", "*.md",
+                              "[ab]", ".env", "x", "/"])
+GLOBS = st.lists(GLOB_PARTS, min_size=1, max_size=4).map("".join)
+
+
+@FAST
+@given(GLOBS, FILE_PATHS)
+@example("*file", "my.file")
+@example("Dockerfile", "src/Dockerfile")
+@example("*.py", "ümlaut.Py")
+def test_a_glob_only_matches_files_with_the_extension_it_requires(pattern: str, path: str
+                                                                 ) -> None:
+    """The file index looks only at files with the extension a pattern requires: no file of
+    another extension may match it."""
+    from mlops_auditor.snapshot import _ODD, _compile_glob, _extension, _required_extension
+
+    required = _required_extension(pattern)
+    if required is not None and _compile_glob(pattern).match(path):
+        assert _extension(path) in (required, _ODD)
