@@ -181,7 +181,8 @@ def _line_pattern(pattern: str) -> str:
 
 class NameIndex:
     """Distinct dotted names, sorted forwards and backwards for prefix and suffix searches, and
-    joined one per line for the other shapes."""
+    joined one per line for the other shapes (a name holding a line end, which no dotted name
+    of code does, is left out)."""
 
     def __init__(self, names: Iterable[str]) -> None:
         self.all = frozenset(n for n in names if "\n" not in n)

@@ -79,6 +79,7 @@ def matches(name: str | None, section: str, key: str, catalogue: str = "mlcode")
 
 @functools.cache
 def _catalogue_matcher(catalogue: str, section: str, key: str) -> common.NameMatcher:
+    """The matcher of one catalogue list, found without rehashing the list on every call."""
     return wildcard(names(catalogue, section, key))
 
 

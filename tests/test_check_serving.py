@@ -906,3 +906,20 @@ def test_guarded_gateway_does_not_cover_an_app_served_elsewhere(snapshot: MakeSn
     got = facts(snapshot({"app.py": app, "infra/api.tf": url}))["serving.auth"]
     assert got.value is False
     assert ("app.py", 5) in where(got) and ("infra/api.tf", 6) in where(got)
+
+
+def test_secret_setting_names_match_whatever_their_letter_case(snapshot: MakeSnapshot) -> None:
+    fact = facts(snapshot({
+        "src/a.py": 'API_KEY = "k3yV4lue9xQ2"\n',
+        "src/b.py": 'Db_PassWord = "k3yV4lue9xQ2"\n',
+    }))["serving.hardcoded_secret"]
+    assert where(fact) == [("src/a.py", 1), ("src/b.py", 1)]
+
+
+def test_lines_that_may_hold_a_credential_are_found_as_case_insensitive_matching_would() -> None:
+    """The quick search folds case, and also takes the dotless i for an i as re's
+    case-insensitive matching does: it must find every line the hint itself matches."""
+    from mlops_auditor.checks.serving import _hinted
+
+    lines = [(1, "", "x = 1"), (2, "", "API_URL = 1"), (3, "", "ap\u0131 = 2"), (4, "", "")]
+    assert _hinted(lines) == [1, 2]
