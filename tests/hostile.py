@@ -216,6 +216,17 @@ def big_file(root: Path, marker: Path) -> Path:
     return path
 
 
+def missing_objects(root: Path, marker: Path) -> Path:
+    """A partial clone's shape: files listed in the committed tree whose contents are not in
+    the object store (their loose objects deleted)."""
+    repo = _repo(root, {"train.py": "from sklearn.svm import SVC\nSVC().fit([[0]], [0])\n",
+                        "config.yaml": "password: hunter22hunter\n", "README.md": "# Model\n"})
+    for name in ("train.py", "config.yaml"):
+        oid = git(repo.path, "rev-parse", f"HEAD:{name}").strip()
+        (repo.path / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+    return repo.path
+
+
 def bad_bytes(root: Path, marker: Path) -> Path:
     """Binary content under source extensions, invalid UTF-8, CRLF with a byte-order mark."""
     path = root / "repo"

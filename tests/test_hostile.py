@@ -37,6 +37,8 @@ CASES: dict[str, Case] = {
     "symlinks-plain": (hostile.symlinks_plain, ("not a git repository", LINKS), {}),
     "big-file": (hostile.big_file, (), {"huge.py": "file too large",
                                         ".github/workflows/ci.yml": "file too large"}),
+    "missing-objects": (hostile.missing_objects, (), {
+        "train.py": "object missing"}),
     "bad-bytes": (hostile.bad_bytes, (), {
         "model.py": "binary content", "requirements.txt": "binary content",
         "notebook.ipynb": "binary content", "main.tf": "binary content",
