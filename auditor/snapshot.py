@@ -93,6 +93,7 @@ class Snapshot:
         # Checks ask for the same patterns many times over the same files: each answer is kept.
         self._globbed: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._by_extension: dict[str, list[int]] | None = None
+        self._providers: dict[str, Callable[[], Any]] = {}
 
     def restrict(self, exclude: tuple[str, ...] = (), root: str | None = None) -> None:
         """Leave out, for every check, the files matching EXCLUDE and, with ROOT (a folder of
@@ -161,10 +162,23 @@ class Snapshot:
         return [self.files[i] for i in sorted(itertools.chain.from_iterable(buckets))]
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Share one computed value between checks (e.g. the list of IaC paths)."""
+        """Share one computed value between checks (e.g. the list of IaC paths). A value another
+        process computes (see ``provide``) is taken from it instead, or computed here when that
+        process cannot give it."""
         if key not in self._cache:
-            self._cache[key] = compute()
+            provider = self._providers.pop(key, None)
+            value = provider() if provider is not None else NO_VALUE
+            self._cache[key] = compute() if value is NO_VALUE else value
         return self._cache[key]
+
+    def provide(self, key: str, supplier: Callable[[], Any]) -> None:
+        """Let SUPPLIER give the memo value of KEY when a check first asks for it; it returns
+        ``NO_VALUE`` when it cannot, and the value is then computed as usual."""
+        self._providers[key] = supplier
+
+    def withdraw(self, key: str) -> None:
+        """Forget the supplier of KEY if no check asked for it."""
+        self._providers.pop(key, None)
 
     # -- readers ---------------------------------------------------------------------------
 
@@ -296,6 +310,9 @@ class Snapshot:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+NO_VALUE: Any = object()  # what a memo supplier returns when it has no value to give
 
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_auditor import workers
+from mlops_auditor.checks import mlcode
 from mlops_auditor.engine import audit
 from mlops_auditor.render import jsondoc
 from mlops_auditor.rules import load_rules
@@ -74,3 +75,41 @@ def test_a_child_that_dies_is_replaced_by_the_parent(
 
     monkeypatch.setattr(workers.Connection, "send", die_in_child)
     assert document(repo) == expected
+
+
+README = """\
+# Project
+
+## Data cleaning
+
+We drop rows with a missing customer id, convert all amounts to euro, remove duplicate tickets
+and lower-case the free text fields, then split by month into training and validation sets. We
+split by month to avoid leaking future tickets into training.
+"""
+
+
+def test_the_parent_takes_the_ml_step_files_from_the_child(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dating a data-preparation document needs mlcode's step files: the parent, which runs the
+    docs check, receives them from the child instead of analysing the code again."""
+    b = RepoBuilder(tmp_path / "r")
+    b.commit("Initial", {"README.md": README,
+                         "prep.py": "import pandas as pd\n\ndf = pd.read_csv('x.csv').dropna()\n",
+                         "serve.py": SERVE})
+    b.close()
+    monkeypatch.setattr(workers, "MIN_PYTHON_FILES", 0)
+    parent = os.getpid()
+    analysed_here: list[int] = []
+    real_analyse = mlcode.analyse
+
+    def analyse(snap: object) -> object:
+        if os.getpid() == parent:
+            analysed_here.append(1)
+        return real_analyse(snap)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlcode, "analyse", analyse)
+    split = document(b.path)
+    assert analysed_here == []
+    assert "data preparation" in split and "prep.py" in split
+    monkeypatch.setenv("MLOPS_AUDIT_WORKERS", "1")
+    assert document(b.path) == split
