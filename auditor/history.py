@@ -88,6 +88,10 @@ class History:
                     "`git fetch --unshallow`, or `fetch-depth: 0` in CI)")
         return "insufficient history: no commits"
 
+    def portable(self) -> History:
+        """This history without its git runner, to send to another process."""
+        return History(self.commits, self.tags, self.shallow, self.reason)
+
     def branch_authors(self, merges: list[Commit]) -> dict[str, tuple[str, str]]:
         """Author (name, email) of the second parent of each merge, in one batched git call."""
         if self._git is None or not merges:

@@ -93,7 +93,7 @@ class Snapshot:
         # Checks ask for the same patterns many times over the same files: each answer is kept.
         self._globbed: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._by_extension: dict[str, list[int]] | None = None
-        self._providers: dict[str, Callable[[], Any]] = {}
+        self._history_source: Callable[[], History | None] | None = None
 
     def restrict(self, exclude: tuple[str, ...] = (), root: str | None = None) -> None:
         """Leave out, for every check, the files matching EXCLUDE and, with ROOT (a folder of
@@ -162,23 +162,10 @@ class Snapshot:
         return [self.files[i] for i in sorted(itertools.chain.from_iterable(buckets))]
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Share one computed value between checks (e.g. the list of IaC paths). A value another
-        process computes (see ``provide``) is taken from it instead, or computed here when that
-        process cannot give it."""
+        """Share one computed value between checks (e.g. the list of IaC paths)."""
         if key not in self._cache:
-            provider = self._providers.pop(key, None)
-            value = provider() if provider is not None else NO_VALUE
-            self._cache[key] = compute() if value is NO_VALUE else value
+            self._cache[key] = compute()
         return self._cache[key]
-
-    def provide(self, key: str, supplier: Callable[[], Any]) -> None:
-        """Let SUPPLIER give the memo value of KEY when a check first asks for it; it returns
-        ``NO_VALUE`` when it cannot, and the value is then computed as usual."""
-        self._providers[key] = supplier
-
-    def withdraw(self, key: str) -> None:
-        """Forget the supplier of KEY if no check asked for it."""
-        self._providers.pop(key, None)
 
     # -- readers ---------------------------------------------------------------------------
 
@@ -293,8 +280,19 @@ class Snapshot:
 
     @cached_property
     def history(self) -> History:
-        """The first-parent history of the audited revision, read in one pass on first use."""
+        """The first-parent history of the audited revision, read in one pass on first use (or
+        taken from another process that read it, see ``receive_history``)."""
+        if self._history_source is not None:
+            given, self._history_source = self._history_source(), None
+            if given is not None:
+                return given
         return read_history(self._git, self._commit, shallow=self.info.shallow)
+
+    def receive_history(self, source: Callable[[], History | None]) -> None:
+        """Take the history from SOURCE when a check first asks for it, instead of reading it
+        (a forked process gets it from the one that reads it anyway); None from SOURCE means
+        read it after all."""
+        self._history_source = source
 
     def close(self) -> None:
         if self._batch is not None:
@@ -310,9 +308,6 @@ class Snapshot:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-NO_VALUE: Any = object()  # what a memo supplier returns when it has no value to give
 
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}

@@ -3,9 +3,9 @@
 The code-reading checks parse and walk every Python file, which is CPU-bound. On Linux a forked
 child runs one family of checks (those sharing cached analyses run together) while the parent
 runs the rest; the child inherits the snapshot and everything already read, starts its own git
-reader, and sends its facts back, and on the way the plain values the parent's checks also ask
-for. Anything unexpected in the child falls back to computing that value or running that family
-in the parent, so the result never depends on whether the split happened.
+reader, and sends its facts back; the parent hands it the history, which it reads anyway.
+Anything unexpected in the child falls back to running that family in the parent (or to the
+child reading the history itself), so the result never depends on whether the split happened.
 """
 
 from __future__ import annotations
@@ -17,19 +17,14 @@ import sys
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from mlops_auditor.snapshot import NO_VALUE, Snapshot
+from mlops_auditor.history import History
+from mlops_auditor.snapshot import Snapshot
 
-# Checks that share cached analyses must run in the same process; this family is about half of
-# the work on a large Python repository. What it computes that a check of the other process
-# also needs is sent across as plain data (a family module's ``SHARED``: memo key -> function
-# of the snapshot) as soon as that module has run: the docs check dates documents against the
-# ML step files of mlcode, and runs with the history-reading checks in the parent.
-CHILD_FAMILY = frozenset({"mlcode", "testing", "serving"})
-# Checks of the parent that may wait for a shared value: they run last, when the child has most
-# likely sent it.
-LATE = frozenset({"docs"})
+# Checks that share cached analyses must run in the same process (docs asks mlcode which files
+# hold each ML step); this family is about half of the work on a large Python repository.
+CHILD_FAMILY = frozenset({"mlcode", "testing", "serving", "docs"})
 MIN_PYTHON_FILES = 150  # below this, forking costs more than it saves
 
 Result = TypeVar("Result")
@@ -43,93 +38,55 @@ def worth_splitting(snap: Snapshot) -> bool:
     return len(snap.glob("**/*.py")) >= MIN_PYTHON_FILES
 
 
-def _name(module: ModuleType) -> str:
-    return module.__name__.rsplit(".", 1)[-1]
-
-
 def run_split(snap: Snapshot, checks: Sequence[ModuleType],
               run: Callable[[Snapshot, Sequence[ModuleType]], Result],
               merge: Callable[[Result, Result], Result]) -> Result:
-    """RUN the checks, CHILD_FAMILY in a forked child when that pays; MERGE the two results."""
-    family = [m for m in checks if _name(m) in CHILD_FAMILY]
+    """RUN the checks, CHILD_FAMILY in a forked child when that pays; MERGE the two results.
+    The parent's checks read the history anyway; it reads it first and hands the child a copy
+    (the docs check dates documents by it), which costs a fraction of reading it twice."""
+    family = [m for m in checks if m.__name__.rsplit(".", 1)[-1] in CHILD_FAMILY]
     rest = [m for m in checks if m not in family]
     if not family or not rest or not worth_splitting(snap):
         return run(snap, checks)
-    rest = [m for m in rest if _name(m) not in LATE] + [m for m in rest if _name(m) in LATE]
     snap.close()  # each process starts its own git reader; the pipes are not shared
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(snap, family, run, merge, sender), daemon=True)
-    process.start()
+    history: multiprocessing.Queue[History | None] = ctx.Queue(1)
+    child = ctx.Process(target=_child, args=(snap, family, run, sender, history), daemon=True)
+    child.start()
     sender.close()
-    child = _Child(receiver)
-    shared = [key for m in family for key in getattr(m, "SHARED", {})]
-    for key in shared:
-        snap.provide(key, functools.partial(child.value, key))
+    history.cancel_join_thread()  # never wait at exit for a child that stopped reading
     try:
-        mine = run(snap, rest)
-        theirs = child.result()
-    finally:
-        for key in shared:
-            snap.withdraw(key)
-        receiver.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
-    if theirs is None:  # the child is gone: its family runs here
+        history.put(snap.history.portable())  # sent by the queue's own thread: never blocks
+    except Exception:
+        history.put(None)  # the child reads the history itself
+    mine = run(snap, rest)
+    try:
+        theirs: Result = receiver.recv()
+    except (EOFError, OSError):
         theirs = run(snap, family)
+    finally:
+        receiver.close()
+        history.close()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
     return merge(mine, theirs)
 
 
-class _Child:
-    """The parent's end of the pipe: values the child shares as they come, then its result."""
-
-    def __init__(self, receiver: Connection) -> None:
-        self._receiver = receiver
-        self._shared: dict[str, Any] = {}
-        self._result: Any = None
-        self._over = False
-
-    def _read(self) -> None:
-        try:
-            message = self._receiver.recv()
-        except (EOFError, OSError):
-            self._over = True
-            return
-        if message[0] == "shared":
-            self._shared[message[1]] = message[2]
-        elif message[0] == "unshared":
-            self._shared[message[1]] = NO_VALUE
-        else:
-            self._result, self._over = message[1], True
-
-    def value(self, key: str) -> Any:
-        """The value the child shares under KEY, waiting for it; NO_VALUE if it never comes."""
-        while key not in self._shared and not self._over:
-            self._read()
-        return self._shared.get(key, NO_VALUE)
-
-    def result(self) -> Any:
-        """The child's result, or None when the child ended without one."""
-        while not self._over:
-            self._read()
-        return self._result
-
-
 def _child(snap: Snapshot, family: Sequence[ModuleType],
-           run: Callable[[Snapshot, Sequence[ModuleType]], Result],
-           merge: Callable[[Result, Result], Result], sender: Connection) -> None:
+           run: Callable[[Snapshot, Sequence[ModuleType]], object], sender: Connection,
+           history: multiprocessing.Queue[History | None]) -> None:
+    snap.receive_history(functools.partial(_received, history))
     try:
-        result: Result | None = None
-        for module in family:
-            part = run(snap, [module])
-            result = part if result is None else merge(result, part)
-            for key, supply in getattr(module, "SHARED", {}).items():
-                try:
-                    sender.send(("shared", key, supply(snap)))
-                except Exception:  # the parent computes it itself
-                    sender.send(("unshared", key))
-        sender.send(("done", result))
+        sender.send(run(snap, family))
     finally:
         snap.close()
         sender.close()
+
+
+def _received(history: multiprocessing.Queue[History | None]) -> History | None:
+    try:
+        return history.get(timeout=60)
+    except Exception:  # nothing came: the child reads the history itself
+        return None

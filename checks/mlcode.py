@@ -1056,20 +1056,8 @@ def analyse(snap: Snapshot) -> Analysis:
 def step_files(snap: Snapshot) -> dict[str, list[str]]:
     """``{"data": [...], "training": [...], "serving": [...]}``: the project files (modules and
     notebooks, tests excluded) that do each ML step, decided by their content."""
-
-    def compute() -> dict[str, list[str]]:
-        hits = analyse(snap).hits
-        return {step: sorted(hits[step]) for step in STEPS}
-
-    result: dict[str, list[str]] = snap.memo(STEP_FILES, compute)
-    return result
-
-
-# Plain data other checks ask for, which this check's process sends on to the other process as
-# soon as it has it (see auditor/workers.py): the docs check needs the step files only to date
-# documents on data preparation or model choice, and should not parse all code again for them.
-STEP_FILES = "mlcode.step_files"
-SHARED = {STEP_FILES: step_files}
+    hits = analyse(snap).hits
+    return {step: sorted(hits[step]) for step in STEPS}
 
 
 def batch_files(snap: Snapshot) -> dict[str, Evidence]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from mlops_auditor import workers
-from mlops_auditor.checks import mlcode
 from mlops_auditor.engine import audit
 from mlops_auditor.render import jsondoc
 from mlops_auditor.rules import load_rules
@@ -77,39 +76,25 @@ def test_a_child_that_dies_is_replaced_by_the_parent(
     assert document(repo) == expected
 
 
-README = """\
-# Project
+def test_the_child_takes_the_history_from_the_parent(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docs check in the child dates documents by the history; the parent, which reads it
+    anyway, hands it over, so git's log runs once."""
+    from mlops_auditor import snapshot
 
-## Data cleaning
-
-We drop rows with a missing customer id, convert all amounts to euro, remove duplicate tickets
-and lower-case the free text fields, then split by month into training and validation sets. We
-split by month to avoid leaking future tickets into training.
-"""
-
-
-def test_the_parent_takes_the_ml_step_files_from_the_child(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dating a data-preparation document needs mlcode's step files: the parent, which runs the
-    docs check, receives them from the child instead of analysing the code again."""
-    b = RepoBuilder(tmp_path / "r")
-    b.commit("Initial", {"README.md": README,
-                         "prep.py": "import pandas as pd\n\ndf = pd.read_csv('x.csv').dropna()\n",
-                         "serve.py": SERVE})
-    b.close()
     monkeypatch.setattr(workers, "MIN_PYTHON_FILES", 0)
     parent = os.getpid()
-    analysed_here: list[int] = []
-    real_analyse = mlcode.analyse
+    marker = tmp_path / "child-read-the-history"
+    real_read = snapshot.read_history
 
-    def analyse(snap: object) -> object:
-        if os.getpid() == parent:
-            analysed_here.append(1)
-        return real_analyse(snap)  # type: ignore[arg-type]
+    def read_history(*args: object, **kwargs: object) -> object:
+        if os.getpid() != parent:
+            marker.touch()
+        return real_read(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mlcode, "analyse", analyse)
-    split = document(b.path)
-    assert analysed_here == []
-    assert "data preparation" in split and "prep.py" in split
+    monkeypatch.setattr(snapshot, "read_history", read_history)
+    split = document(repo)
+    assert not marker.exists()
+    assert '"docs.stale"' in split
     monkeypatch.setenv("MLOPS_AUDIT_WORKERS", "1")
-    assert document(b.path) == split
+    assert document(repo) == split
