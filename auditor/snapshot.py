@@ -538,5 +538,5 @@ def _top(path: str, patterns: tuple[str, ...]) -> str:
 
 def matching(paths: Iterable[str], *patterns: str) -> list[str]:
     """Filter PATHS with the same glob rules as :meth:`Snapshot.glob`."""
-    regexes = [_compile_glob(p) for p in patterns]
-    return [p for p in paths if any(r.match(p) for r in regexes)]
+    combined = _combined_glob(tuple(patterns))
+    return [p for p in paths if combined.match(p)]
