@@ -413,6 +413,18 @@ def test_model_choice_is_about_a_model_not_a_monitoring_baseline(snapshot: MakeS
                in e.detail for e in fact.evidence)
 
 
+def test_a_tools_benchmarks_are_not_a_model_choice(snapshot: MakeSnapshot) -> None:
+    """A "Benchmarks" section of a tool that reads code speaks of its own model of the code,
+    with reasons; it names no ML model."""
+    snap = snapshot({"README.md": "# Tool\n\n## Benchmarks\n\nThe audit takes 1.3 s on a large "
+                                  "repository. Each check still builds its own model of the "
+                                  "code, rather than sharing one pass over the syntax trees, "
+                                  "because the two checks count stubs differently.\n"})
+    fact = facts(snap)["docs.model_choice"]
+    assert fact.value is False
+    assert any("justification does not name a model" in e.detail for e in fact.evidence)
+
+
 def test_benchmark_of_candidate_models_justifies_the_choice(snapshot: MakeSnapshot) -> None:
     notebook = cells("# Generative AI\n\nIntro.\n",
                      "## Benchmarks\n\nWe benchmark GPT-3.5 and GPT-4 with zero-shot and "
