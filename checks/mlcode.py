@@ -9,6 +9,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeAlias
 
 from mlops_auditor import parsers
@@ -233,6 +234,22 @@ class Tree:
     cell: int | None
     nodes: tuple[ast.AST, ...]
 
+    @cached_property
+    def _positions(self) -> dict[type, list[int]]:
+        index: dict[type, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            index.setdefault(type(node), []).append(i)
+        return index
+
+    def of(self, *kinds: type) -> list[Any]:
+        """The live nodes of exactly these KINDS (``ast.Call``, ``ast.ClassDef`` ...), in source
+        order: the checks ask many questions of a few node kinds, and most nodes are none of
+        them (the node kinds are indexed once per tree)."""
+        positions = self._positions
+        if len(kinds) == 1:
+            return [self.nodes[i] for i in positions.get(kinds[0], ())]
+        return [self.nodes[i] for i in sorted(i for k in kinds for i in positions.get(k, ()))]
+
 
 @dataclass(eq=False)
 class Unit:
@@ -273,7 +290,7 @@ class Unit:
     def calls(self) -> list[tuple[Tree, ast.Call]]:
         """Every live call of the unit, with the tree (cell) it is in (listed once)."""
         if self._calls is None:
-            self._calls = [(t, n) for t in self.trees for n in t.nodes if isinstance(n, ast.Call)]
+            self._calls = [(t, n) for t in self.trees for n in t.of(ast.Call)]
         return self._calls
 
 
@@ -312,14 +329,13 @@ def build_unit(path: str, trees: list[Tree], notebook: bool) -> Unit:
     and the top-level functions, over every live node of every tree of a source."""
     unit = Unit(path, notebook, trees)
     for tree in trees:
-        for node in tree.nodes:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                _bind_imports(unit, node)
+        for node in tree.of(ast.Import, ast.ImportFrom):
+            _bind_imports(unit, node)
         for stmt in tree.module.body:
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 unit.functions[stmt.name] = stmt
     for tree in trees:
-        for node in tree.nodes:
+        for node in tree.of(ast.Assign, ast.AnnAssign, ast.withitem, ast.Call):
             targets: list[ast.AST] = []
             value: ast.AST | None = None
             if isinstance(node, ast.Assign):
@@ -621,7 +637,7 @@ def _unit_web(unit: Unit) -> tuple[list[Route], list[App]]:
     routes: list[Route] = []
     apps: list[App] = []
     for tree in unit.trees:
-        for node in tree.nodes:
+        for node in tree.of(*_DEFINITIONS, ast.Call, ast.Assign):
             if isinstance(node, _DEFINITIONS) and node.decorator_list:
                 routes.extend(_decorator_routes(unit, tree, node, app_vars, imported))
             if isinstance(node, ast.Call):
@@ -893,7 +909,7 @@ def classify(unit: Unit, routes: list[Route]) -> dict[str, list[Evidence]]:
     data_libraries = names("mlcode", "data", "libraries")
     serving_libraries = names("mlcode", "serving", "libraries")
     for tree in unit.trees:
-        for node in tree.nodes:
+        for node in tree.of(ast.Import, ast.ImportFrom, ast.Call, *_DEFINITIONS):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 bound = [a.name for a in node.names] if isinstance(node, ast.Import) \
                     else [node.module or ""]
@@ -975,7 +991,7 @@ def _tracked_script(snap: Snapshot, script: str, units: dict[str, Unit]) -> str 
         if path != rel and not path.endswith("/" + rel):
             continue
         unit = units.get(path)
-        if unit is not None and any(isinstance(n, ast.Call) for t in unit.trees for n in t.nodes):
+        if unit is not None and any(t.of(ast.Call) for t in unit.trees):
             return path
         if unit is None and not path.endswith((".py", ".ipynb")) and snap.size(path) > 0:
             return path

@@ -85,7 +85,8 @@ def _python_findings(snap: Snapshot) -> list[Finding]:
         found.extend(_rest_findings(unit))
         found.extend(_webservice_auth(unit))
         for tree in unit.trees:
-            for node in tree.nodes:
+            for node in tree.of(ast.Call, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef,
+                                ast.Import, ast.ImportFrom):
                 if isinstance(node, ast.Call):
                     found.extend(_call_findings(unit, tree, node))
                 elif isinstance(node, ast.ClassDef):
@@ -203,8 +204,8 @@ def _rest_findings(unit: mlcode.Unit) -> list[Finding]:
         return []
     bound: dict[str, tuple[str, str | None]] = {}
     for tree in unit.trees:
-        for node in tree.nodes:
-            if isinstance(node, ast.Assign) and (hit := _rest_path(node.value)):
+        for node in tree.of(ast.Assign):
+            if hit := _rest_path(node.value):
                 bound.update({t.id: hit for t in node.targets if isinstance(t, ast.Name)})
     found: list[Finding] = []
     for tree, call in unit.calls():
@@ -709,9 +710,8 @@ def _schema_models(snap: Snapshot) -> set[str]:
     classes: list[tuple[str, list[str]]] = []
     for unit in mlcode.sources(snap).units:
         for tree in unit.trees:
-            for node in tree.nodes:
-                if isinstance(node, ast.ClassDef):
-                    classes.append((node.name, [unit.resolve(b) or "" for b in node.bases]))
+            for node in tree.of(ast.ClassDef):
+                classes.append((node.name, [unit.resolve(b) or "" for b in node.bases]))
     models = {name for name, resolved in classes if any(bases.match(b) for b in resolved)}
     grew = True
     while grew:
@@ -773,9 +773,7 @@ def _bentoml_io(snap: Snapshot) -> tuple[list[Evidence], list[Evidence]]:
         if not unit.imports(["bentoml"]):
             continue
         for tree in unit.trees:
-            for node in tree.nodes:
-                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    continue
+            for node in tree.of(ast.FunctionDef, ast.AsyncFunctionDef):
                 for dec in node.decorator_list:
                     func = dec.func if isinstance(dec, ast.Call) else dec
                     name = unit.resolve(func) or ""
@@ -803,14 +801,13 @@ def _spec_libraries(snap: Snapshot) -> list[Evidence]:
         if id(unit) not in with_routes:
             continue
         for tree in unit.trees:
-            for node in tree.nodes:
-                if isinstance(node, ast.Import | ast.ImportFrom):
-                    modules = [a.name for a in node.names] if isinstance(node, ast.Import) \
-                        else [node.module or ""]
-                    for module in modules:
-                        if module.split(".")[0] in libraries:
-                            found.append(unit.at(tree, node, f"{module} generates an OpenAPI "
-                                                             "description from the routes"))
+            for node in tree.of(ast.Import, ast.ImportFrom):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                    else [node.module or ""]
+                for module in modules:
+                    if module.split(".")[0] in libraries:
+                        found.append(unit.at(tree, node, f"{module} generates an OpenAPI "
+                                                         "description from the routes"))
     return found
 
 
@@ -877,7 +874,7 @@ def _mentions_credentials(unit: mlcode.Unit) -> bool:
     header = re.compile(str(_cat("auth", "headers")))
     return any((isinstance(n, ast.Constant) and isinstance(n.value, str) and header.match(n.value))
                or (isinstance(n, ast.arg) and header.match(n.arg))
-               for tree in unit.trees for n in tree.nodes)
+               for tree in unit.trees for n in tree.of(ast.Constant, ast.arg))
 
 
 def _depends_target(unit: mlcode.Unit, node: ast.AST) -> tuple[str, str] | None:
@@ -912,8 +909,8 @@ def _auth_names(units: list[mlcode.Unit]) -> AuthNames:
     checkers: dict[str, Evidence] = {}
     for unit in units:
         for tree in unit.trees:
-            for node in tree.nodes:
-                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            for node in tree.of(ast.Assign):
+                if isinstance(node.value, ast.Call):
                     ctor = unit.resolve(node.value.func) or ""
                     if security.match(ctor):
                         for target in node.targets:
@@ -922,9 +919,8 @@ def _auth_names(units: list[mlcode.Unit]) -> AuthNames:
     for unit in units:
         credentials = _mentions_credentials(unit)
         for tree in unit.trees:
-            for node in tree.nodes:
-                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) \
-                        or mlcode.is_stub(node.body):
+            for node in tree.of(ast.FunctionDef, ast.AsyncFunctionDef):
+                if mlcode.is_stub(node.body):
                     continue
                 header = _header_check(node) if credentials else None
                 if header:
@@ -995,7 +991,7 @@ def _app_auth(units: list[mlcode.Unit], auth: AuthNames) -> list[Evidence]:
     found: list[Evidence] = []
     for unit in units:
         for tree in unit.trees:
-            for node in tree.nodes:
+            for node in tree.of(ast.Call, ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign):
                 if isinstance(node, ast.Call):
                     found.extend(_app_dependencies(unit, tree, node, auth))
                     if any(middleware.match(unit.resolve(a) or "") for a in node.args):
@@ -1057,9 +1053,8 @@ def _auth_fact(snap: Snapshot) -> Fact:
     by_name: dict[str, list[mlcode.Function]] = {}
     for unit in units:
         for tree in unit.trees:
-            for node in tree.nodes:
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    by_name.setdefault(node.name, []).append(node)
+            for node in tree.of(ast.FunctionDef, ast.AsyncFunctionDef):
+                by_name.setdefault(node.name, []).append(node)
     app_wide = _app_auth(units, auth)  # covers the web app's routes
     guarded: list[Evidence] = []
     open_points: list[Evidence] = []

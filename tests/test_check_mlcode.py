@@ -465,3 +465,12 @@ def test_lambda_handler_invoking_an_endpoint_is_serving(snapshot: MakeSnapshot) 
 ])
 def test_last_name_is_the_last_plain_name_of_a_named_chain(source: str, expected: str) -> None:
     assert mlcode.last_name(ast.parse(source, mode="eval").body) == expected
+
+
+def test_a_tree_lists_nodes_of_the_kinds_asked_in_source_order() -> None:
+    module = ast.parse("import a\nx = f()\nclass C:\n    def m(self):\n        g()\nimport b\n")
+    tree = mlcode.Tree(module, None, mlcode.live_nodes(module))
+    kinds = [type(n).__name__ for n in tree.of(ast.Import, ast.Call, ast.ClassDef)]
+    assert kinds == ["Import", "Call", "ClassDef", "Call", "Import"]
+    assert [n.func.id for n in tree.of(ast.Call)] == ["f", "g"]
+    assert tree.of(ast.While) == []
