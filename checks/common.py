@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import bisect
 import fnmatch
+import functools
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -218,6 +219,12 @@ def name_matcher(patterns: Iterable[str]) -> NameMatcher:
     if matcher is None:
         matcher = _MATCHERS[key] = NameMatcher(key)
     return matcher
+
+
+@functools.cache
+def ignorecase(text: str) -> re.Pattern[str]:
+    """TEXT (a catalogue's regular expression) compiled case-insensitively, once."""
+    return re.compile(text, re.I)
 
 
 def as_list(value: Any) -> list[Any]:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 
 from mlops_auditor.checks import common, mlcode
@@ -230,12 +230,7 @@ _RST_DIRECTIVE = re.compile(r"^\s*\.\.\s")
 
 
 def _compiled(key: str) -> re.Pattern[str]:
-    return _pattern(str(common.catalogue("docs")["substance"][key]))
-
-
-@cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.I)
+    return common.ignorecase(str(common.catalogue("docs")["substance"][key]))
 
 
 def substance(document: Document, first: int, last: int) -> Substance:
@@ -305,7 +300,7 @@ def _skipped(path: str) -> bool:
     catalogue = common.catalogue("docs")
     name = posixpath.basename(path)
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    return bool(_pattern(catalogue["skip_names"]).match(stem) or
+    return bool(common.ignorecase(catalogue["skip_names"]).match(stem) or
                 matching([path], *common.NOT_PROJECT_CODE, *catalogue["skip_paths"]))
 
 
@@ -354,7 +349,7 @@ class Findings:
 
 
 def _matches(title: str, topic: dict[str, Any], key: str) -> bool:
-    return any(_pattern(p).search(title) for p in topic.get(key) or ())
+    return any(common.ignorecase(p).search(title) for p in topic.get(key) or ())
 
 
 def topic_sections(documents_: list[Document]) -> dict[str, Findings]:
@@ -413,8 +408,8 @@ def _judge(section: Section, title: str, name: str, topic: dict[str, Any], plain
         findings.counter.append(common.at(
             document.path, line, f"{cell}heading '{title}' has {why} under it, not counted"))
         return
-    if not plain and not (_pattern(topic["cue"]).search(content.text) or _enough_definitions(
-            section, topic)):
+    if not plain and not (common.ignorecase(topic["cue"]).search(content.text)
+                          or _enough_definitions(section, topic)):
         findings.counter.append(common.at(
             document.path, line,
             f"{cell}heading '{title}' has content but does not give "
@@ -436,7 +431,7 @@ def _cue_about_subject(text: str, topic: dict[str, Any]) -> bool:
     """Whether one sentence of TEXT gives the cue and names the topic's subject ("we chose
     gradient boosted trees because ..."): a reason about something else (a schedule, a
     monitoring baseline) next to a model mentioned elsewhere is not a justification of it."""
-    cue, subject = _pattern(topic["cue"]), _pattern(topic["subject"])
+    cue, subject = common.ignorecase(topic["cue"]), common.ignorecase(topic["subject"])
     return any(cue.search(s) and subject.search(s) for s in _SENTENCE_END.split(text))
 
 
@@ -485,7 +480,7 @@ def maintainers_files(snap: Snapshot) -> list[Evidence]:
     """MAINTAINERS/OWNERS files that name people (an e-mail, a @handle, a list item or a table
     row with a name); OWNERS files in the Prow YAML shape count with a non-empty list."""
     catalogue = common.catalogue("docs")
-    names = _pattern(catalogue["maintainers"])
+    names = common.ignorecase(catalogue["maintainers"])
     hits: list[Evidence] = []
     for path in snap.files:
         if not names.match(posixpath.basename(path)) or matching([path], *common.NOT_PROJECT_CODE):
@@ -540,9 +535,9 @@ def adr_records(snap: Snapshot, documents_: list[Document]) -> list[Evidence]:
         named = (snap.text(".adr-dir").value or "").strip().strip("/")
         if named and ".." not in named:
             folders.append(posixpath.normpath(named))
-    skip = _pattern(catalogue["adr_skip_names"])
-    context = _pattern(catalogue["adr_headings"]["context"])
-    decision = _pattern(catalogue["adr_headings"]["decision"])
+    skip = common.ignorecase(catalogue["adr_skip_names"])
+    context = common.ignorecase(catalogue["adr_headings"]["context"])
+    decision = common.ignorecase(catalogue["adr_headings"]["decision"])
     hits: list[Evidence] = []
     for document in documents_:
         if document.cells is not None:
@@ -561,7 +556,7 @@ def adr_records(snap: Snapshot, documents_: list[Document]) -> list[Evidence]:
 
 def architecture_documents(documents_: list[Document]) -> list[Evidence]:
     """An ARCHITECTURE document (by name) whose whole text has content, whatever its headings."""
-    names = _pattern(common.catalogue("docs")["architecture_documents"])
+    names = common.ignorecase(common.catalogue("docs")["architecture_documents"])
     hits = []
     for document in documents_:
         if names.match(posixpath.basename(document.path)):
@@ -582,7 +577,7 @@ def architecture_images(documents_: list[Document]) -> list[Evidence]:
     ``architecture_images``: "architecture", "diagram", "lifecycle", "systems-design"), in a
     document that also has content of its own (a diagram alone documents nothing). Badges,
     screenshots and logos are not named that way."""
-    names = _pattern(common.catalogue("docs")["architecture_images"])
+    names = common.ignorecase(common.catalogue("docs")["architecture_images"])
     hits: list[Evidence] = []
     for document in documents_:
         found: list[tuple[int, str]] = []
@@ -699,7 +694,7 @@ def described_code(path: str, describes: str, step_files: dict[str, list[str]],
     step topic is judged against the step's files in that folder, else all the step's files,
     else (no such file) the project code."""
     folder = posixpath.dirname(path)
-    wide = _pattern(common.catalogue("docs")["staleness"]["project_wide"])
+    wide = common.ignorecase(common.catalogue("docs")["staleness"]["project_wide"])
     if folder not in folders or any(wide.match(part) for part in folder.split("/")):
         folder = ""
     where = f" in {folder}/" if folder else ""
@@ -938,7 +933,7 @@ def generated_docs(snap: Snapshot) -> tuple[list[Evidence], list[Evidence]]:
         docs_dir = posixpath.normpath(posixpath.join(posixpath.dirname(path),
                                                      str(config.value.get("docs_dir") or "docs")))
         pages = snap.glob(f"{docs_dir}/**/*.md", f"{docs_dir}/**/*.py")
-        used = common.grep(snap, pages, _pattern(catalogue["mkdocstrings_directive"]),
+        used = common.grep(snap, pages, common.ignorecase(catalogue["mkdocstrings_directive"]),
                            comment=None, limit=1)
         generator = plugins & set(catalogue["mkdocs_generators"])
         if used or generator:
@@ -965,7 +960,7 @@ def generated_docs(snap: Snapshot) -> tuple[list[Evidence], list[Evidence]]:
                 continue
             pages = snap.glob(f"{posixpath.dirname(path) or '.'}/**/*.rst",
                               f"{posixpath.dirname(path) or '.'}/**/*.md")
-            used = common.grep(snap, pages, _pattern(catalogue["autodoc_directive"]),
+            used = common.grep(snap, pages, common.ignorecase(catalogue["autodoc_directive"]),
                                comment=None, limit=1)
             if used:
                 support.append(common.at(path, line, f"Sphinx {extension} documents the code"))

@@ -9,7 +9,6 @@ import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from mlops_auditor.checks import common
@@ -32,11 +31,6 @@ FACTS = {
     "environment.env_specific_code": "project code branches on hard-coded environment names "
                                      "(if env == \"prod\")",
 }
-
-
-@cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.I)
 
 
 def _catalogue() -> dict[str, Any]:
@@ -109,7 +103,7 @@ def read_requirements(snap: Snapshot, path: str) -> Requirements | None:
         return None
     found = Requirements(path, requirement_lines(text.value))
     found.unpinned = [(n, line) for n, line in found.lines if not is_pinned(line)]
-    found.header = common.first_line(text.value, _pattern(_catalogue()["lock_headers"]))
+    found.header = common.first_line(text.value, common.ignorecase(_catalogue()["lock_headers"]))
     return found
 
 
@@ -272,7 +266,7 @@ def pinned_requirements(snap: Snapshot, locks: Locks) -> None:
     """Requirement files that lock: a pip-compile/uv/rye header, or every requirement pinned to
     one version. Main files decide (auxiliary dev/test/docs files only when there is nothing
     else); a partly pinned file is counter-evidence with its first unpinned line."""
-    auxiliary = _pattern(_catalogue()["auxiliary_requirements"])
+    auxiliary = common.ignorecase(_catalogue()["auxiliary_requirements"])
     files: list[Requirements] = []
     for path in _outside_vendored(snap.glob(*_catalogue()["requirements"])):
         found = read_requirements(snap, path)
@@ -470,12 +464,12 @@ def _environment_name(literal: str, subject: str) -> bool:
     catalogue = _catalogue()
     names = catalogue["environment_names"]
     name = literal.strip().lower()
-    if _pattern(catalogue["ignored_subjects"]).search(subject):
+    if common.ignorecase(catalogue["ignored_subjects"]).search(subject):
         return False
     if name in names["strong"]:
         return True
     return name in names["weak"] and bool(
-        _pattern(catalogue["environment_subject"]).search(subject))
+        common.ignorecase(catalogue["environment_subject"]).search(subject))
 
 
 @functools.cache

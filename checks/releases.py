@@ -6,7 +6,6 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from functools import cache
 
 from mlops_auditor.checks import common
 from mlops_auditor.checks.docs import parse_document
@@ -27,11 +26,6 @@ FACTS = {
 }
 
 
-@cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text, re.I)
-
-
 def canonical(version: str) -> tuple[str, ...]:
     """A version in a comparable form: `v1.2.0`, `1.2` and `1.2.0` are equal, and so are
     `1.0.0-rc.1` and `1.0.0rc1`."""
@@ -49,7 +43,7 @@ def canonical(version: str) -> tuple[str, ...]:
 
 def tag_version(name: str) -> str | None:
     """The version a tag names, prefixes dropped (`v1.2.0`, `model-v1.2.0`, `pkg@1.2.0`)."""
-    match = _pattern(str(common.catalogue("releases")["version"])).search(name)
+    match = common.ignorecase(str(common.catalogue("releases")["version"])).search(name)
     return match.group(1) if match else None
 
 
@@ -66,9 +60,9 @@ class Notes:
 def notes_files(snap: Snapshot) -> tuple[list[str], list[str]]:
     """Changelog files by name, and files in release-notes folders (outside vendored code)."""
     catalogue = common.catalogue("releases")
-    named = _pattern(catalogue["changelog_name"])
-    folders = _pattern(catalogue["notes_folders"])
-    extensions = _pattern(catalogue["notes_extensions"])
+    named = common.ignorecase(catalogue["changelog_name"])
+    folders = common.ignorecase(catalogue["notes_folders"])
+    extensions = common.ignorecase(catalogue["notes_extensions"])
     vendored = set(snap.glob(*common.NOT_PROJECT_CODE))
     changelogs = [p for p in snap.files if named.match(posixpath.basename(p)) and p not in vendored]
     in_folders = [p for p in snap.files if folders.search(p) and extensions.search(p)
@@ -81,8 +75,8 @@ def read_notes(snap: Snapshot) -> Notes:
     lines that start with a version and a date, and release-notes files named by a version.
     A changelog with no version entry (only "Unreleased") is recorded as empty."""
     catalogue = common.catalogue("releases")
-    version = _pattern(str(catalogue["version"]))
-    dated = _pattern(str(catalogue["dated_version_line"]))
+    version = common.ignorecase(str(catalogue["version"]))
+    dated = common.ignorecase(str(catalogue["dated_version_line"]))
     notes = Notes()
     changelogs, in_folders = notes_files(snap)
     for path in changelogs + in_folders:
