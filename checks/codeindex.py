@@ -160,7 +160,7 @@ class CodeIndex:
             calls = self._calls()
             if self._call_names is None:
                 self._call_names = common.NameIndex(u.name for u in calls)
-            wanted = matcher(key).select(self._call_names)
+            wanted = common.name_matcher(key).select(self._call_names)
             self._matched[key] = [u for u in calls if u.name in wanted] if wanted else []
         return [u for u in self._matched[key]
                 if (notebooks or not u.notebook) and (live is None or u.live == live)]
@@ -250,11 +250,6 @@ def code_index(snap: Snapshot) -> CodeIndex:
     """The shared code index of SNAP (built once per snapshot)."""
     index: CodeIndex = snap.memo("monitoring.code_index", lambda: _build_index(snap))
     return index
-
-
-def matcher(patterns: tuple[str, ...]) -> common.NameMatcher:
-    """A predicate for dotted names matching any fnmatch-style pattern ("*" spans dots)."""
-    return common.name_matcher(patterns)
 
 
 def is_off(node: ast.AST) -> bool:
@@ -594,7 +589,7 @@ class _Reader(ast.NodeVisitor):
         self.owner: Definition | None = None
         self.dead = False
         self.scopes: _Scopes = (0,)
-        self.route_call = matcher(tuple(_cat()["code"]["route_calls"]))
+        self.route_call = common.name_matcher(_cat()["code"]["route_calls"])
 
     # ast.NodeVisitor's dispatch, with the method looked up once per node type and children
     # listed without their expression contexts (no visit_Load/visit_Store here): the reader
@@ -813,7 +808,7 @@ def _framework_entry_points(index: CodeIndex) -> list[Definition]:
     functions of a handler module (SageMaker model_fn/input_fn/predict_fn/output_fn, Azure ML
     init/run) and model-server classes (kserve.Model, mlflow PythonModel subclasses)."""
     cat = _cat()["code"]
-    bases = matcher(tuple(cat["serving_bases"]))
+    bases = common.name_matcher(cat["serving_bases"])
     handler_names = {n for group in cat["handler_sets"] for n in group["names"]}
     found = []
     for f in index.files.values():
@@ -834,11 +829,11 @@ def _serving_reason(index: CodeIndex, f: CodeFile, cat: dict[str, Any]
     if f.routes and roots & set(cat["web_frameworks"]):
         rules = [r.route for r in f.routes if r.route][:3]
         return "defines web routes" + (f" ({', '.join(rules)})" if rules else ""), ()
-    service = matcher(tuple(cat["service_decorators"]))
+    service = common.name_matcher(cat["service_decorators"])
     for d in f.defs:
         if any(service(dec) for dec in d.decorators):
             return f"service `{d.name}` ({', '.join(d.decorators)})", ()
-    bases = matcher(tuple(cat["serving_bases"]))
+    bases = common.name_matcher(cat["serving_bases"])
     classes = [d for d in f.defs if d.kind == "class" and any(bases(b) for b in d.bases)]
     if classes:
         d = classes[0]

@@ -17,7 +17,6 @@ from mlops_auditor.checks.codeindex import (
     Definition,
     Use,
     code_index,
-    matcher,
     strings_in,
     use_evidence,
 )
@@ -332,8 +331,8 @@ def own_splits(code: CodeIndex) -> dict[str, list[Evidence]]:
     cat = _cat()
     words = re.compile(cat["traffic_split"]["experiment_words"])
     users = re.compile(cat["sticky"]["user_words"])
-    hashes = matcher(tuple(cat["sticky"]["hash_calls"]))
-    randoms = matcher(tuple(cat["random_split"]["random_calls"]))
+    hashes = common.name_matcher(cat["sticky"]["hash_calls"])
+    randoms = common.name_matcher(cat["random_split"]["random_calls"])
     by_owner: dict[str, list[Use]] = {}
     for u in code.uses():
         if u.kind == "call" and u.owner is not None and code.on_serving_path(u):
@@ -419,7 +418,7 @@ def sticky_evidence(snap: Snapshot, code: CodeIndex, own: dict[str, list[Evidenc
     items = list(own["hashed"])
     items += [use_evidence(u, "flag evaluated per user key")
               for u in code.calls(tuple(cat["keyed_calls"]), notebooks=False)]
-    sdk = matcher(tuple(cat["sdk_calls"]))
+    sdk = common.name_matcher(cat["sdk_calls"])
     items += [use_evidence(u, f"flag SDK keyed by `{u.name}`")
               for u in code.keys(cat["keyed_keywords"], notebooks=False) if sdk(u.within)]
     config_keys = set(cat["config_keys"])

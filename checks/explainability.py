@@ -16,7 +16,6 @@ from mlops_auditor.checks import common
 from mlops_auditor.checks.codeindex import (
     CodeIndex,
     code_index,
-    matcher,
     not_counted,
     use_evidence,
 )
@@ -163,7 +162,7 @@ def deployed_explanations(snap: Snapshot, code: CodeIndex) -> list[Evidence]:
     when no project code computes them. Settings built but never passed to an upload or
     deployment do not count."""
     cat = _cat()
-    deploy = matcher(tuple(cat["deploy_calls"]))
+    deploy = common.name_matcher(cat["deploy_calls"])
     items = [use_evidence(u, f"explanations attached to the deployed model ({u.name})")
              for u in code.keys(cat["deploy_keys"], notebooks=False) if deploy(u.within)]
     served = set(cat["served_config_keys"])
@@ -184,7 +183,7 @@ def _response_fields(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
     classes are left out."""
     field = re.compile(cat["response_field"])
     not_response = re.compile(cat["not_response"])
-    bases = matcher(tuple(cat["response_bases"]))
+    bases = common.name_matcher(cat["response_bases"])
     items = []
     for d in code.defs.values():
         if d.kind != "class" or d.cell is not None or not_response.search(d.name):

@@ -15,7 +15,6 @@ from mlops_auditor.checks.codeindex import (
     CodeIndex,
     Definition,
     code_index,
-    matcher,
     not_counted,
     use_evidence,
 )
@@ -251,7 +250,7 @@ def usage_tracked(snap: Snapshot, code: CodeIndex) -> Fact:
     cat = _cat()["usage_tracked"]
     items = [use_evidence(u, "features used by a model declared")
              for u in code.calls(tuple(cat["calls"]))]
-    log_model = matcher(tuple(cat["log_model_calls"]))
+    log_model = common.name_matcher(cat["log_model_calls"])
     for u in code.keys([cat["log_model_keyword"]]):
         if log_model(u.within):
             items.append(use_evidence(u, "model logged with its training set (feature lineage)"))

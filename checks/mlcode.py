@@ -68,11 +68,6 @@ def groups(name: str, section: str, key: str) -> dict[str, list[str]]:
     return {str(k): [str(i) for i in v] for k, v in items.items() if isinstance(v, list)}
 
 
-def wildcard(patterns: Iterable[str]) -> common.NameMatcher:
-    """Shell-style wildcards over dotted names (``*`` also matches dots), as one matcher."""
-    return common.name_matcher(patterns)
-
-
 def matches(name: str | None, section: str, key: str, catalogue: str = "mlcode") -> bool:
     """Whether dotted NAME matches one of the catalogue's wildcards at SECTION/KEY."""
     return bool(name) and _catalogue_matcher(catalogue, section, key)(name)
@@ -81,7 +76,7 @@ def matches(name: str | None, section: str, key: str, catalogue: str = "mlcode")
 @functools.cache
 def _catalogue_matcher(catalogue: str, section: str, key: str) -> common.NameMatcher:
     """The matcher of one catalogue list, found without rehashing the list on every call."""
-    return wildcard(names(catalogue, section, key))
+    return common.name_matcher(names(catalogue, section, key))
 
 
 # -- syntax trees ----------------------------------------------------------------------------
@@ -506,7 +501,7 @@ class Web:
 def _framework_of(ctor: str | None) -> str | None:
     """The web framework whose app/router constructor CTOR is (``flask.Flask`` -> flask)."""
     for framework, patterns in groups("mlcode", "web", "apps").items():
-        if ctor and wildcard(patterns).match(ctor):
+        if ctor and common.name_matcher(patterns).match(ctor):
             return framework
     return None
 
@@ -544,8 +539,8 @@ def _frameworks(key: str) -> tuple[common.NameMatcher, tuple[tuple[str, common.N
     """The catalogue's web ``KEY`` (framework -> name patterns) as matchers: one for any
     framework, then one per framework in catalogue order."""
     table = groups("mlcode", "web", key)
-    return (wildcard(p for pats in table.values() for p in pats),
-            tuple((fw, wildcard(pats)) for fw, pats in table.items()))
+    return (common.name_matcher(p for pats in table.values() for p in pats),
+            tuple((fw, common.name_matcher(pats)) for fw, pats in table.items()))
 
 
 def _framework_by_name(key: str, name: str | None) -> str | None:
@@ -743,17 +738,15 @@ def _fit_reason(unit: Unit, call: ast.Call, autolog: bool) -> str | None:
 def _jobs() -> tuple[tuple[common.NameMatcher, str, frozenset[str]], ...]:
     """(name wildcard, what, keywords of which the call must pass one) of the catalogue's
     training jobs and pipeline steps (``training.jobs``)."""
-    part = common.catalogue("mlcode").get("training")
-    entries = part.get("jobs") if isinstance(part, dict) else None
-    return tuple((wildcard([str(e.get("name"))]), str(e.get("what") or "training job"),
+    return tuple((common.name_matcher([str(e["name"])]), str(e.get("what") or "training job"),
                   frozenset(str(k) for k in e.get("keywords") or []))
-                 for e in entries or [] if isinstance(e, dict) and e.get("name"))
+                 for e in _named_entries("jobs"))
 
 
 @functools.cache
 def _any_job() -> common.NameMatcher:
     """Whether a name is any training job's: most calls are none, and are told so at once."""
-    return wildcard(str(e["name"]) for e in _named_entries("jobs"))
+    return common.name_matcher(str(e["name"]) for e in _named_entries("jobs"))
 
 
 def _named_entries(key: str) -> list[dict[str, Any]]:
@@ -955,16 +948,13 @@ def classify(unit: Unit, routes: list[Route]) -> dict[str, list[Evidence]]:
 def _script_runners() -> tuple[tuple[common.NameMatcher, tuple[str, ...], int | None, str], ...]:
     """(name wildcard, script keywords, script position, what) of the catalogue's calls that
     run a script as a pipeline step or job (``training.script_runners``)."""
-    part = common.catalogue("mlcode").get("training")
-    entries = part.get("script_runners") if isinstance(part, dict) else None
     out = []
-    for e in entries or []:
-        if isinstance(e, dict) and e.get("name"):
-            position = e.get("position")
-            out.append((wildcard([str(e["name"])]),
-                        tuple(str(k) for k in e.get("arguments") or []),
-                        position if isinstance(position, int) else None,
-                        str(e.get("what") or "job")))
+    for e in _named_entries("script_runners"):
+        position = e.get("position")
+        out.append((common.name_matcher([str(e["name"])]),
+                    tuple(str(k) for k in e.get("arguments") or []),
+                    position if isinstance(position, int) else None,
+                    str(e.get("what") or "job")))
     return tuple(out)
 
 
@@ -1004,7 +994,7 @@ def _script_training(snap: Snapshot, units: list[Unit]) -> dict[str, list[Eviden
     the step is training code when the script is tracked here, holds code, and its name says
     it trains. A script that is missing from the repository proves nothing."""
     runners = _script_runners()
-    any_runner = wildcard(str(e["name"]) for e in _named_entries("script_runners"))
+    any_runner = common.name_matcher(str(e["name"]) for e in _named_entries("script_runners"))
     words = names("mlcode", "training", "script_words")
     by_path = {u.path: u for u in units}
     found: dict[str, list[Evidence]] = {}

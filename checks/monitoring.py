@@ -24,7 +24,6 @@ from mlops_auditor.checks.codeindex import (
     def_evidence,
     dotted,
     is_off,
-    matcher,
     not_counted,
     use_evidence,
 )
@@ -406,7 +405,7 @@ def _request_logging(snap: Snapshot, code: CodeIndex, cat: dict[str, Any]) -> li
     handlers, middleware and what they call), request instrumentation on the serving path, and
     server access logs."""
     handlers: list[Definition] = []
-    middleware_bases = matcher(tuple(cat["middleware_bases"]))
+    middleware_bases = common.name_matcher(cat["middleware_bases"])
     added = set()
     for u in code.calls(("*.add_middleware",), notebooks=False):
         node = u.node
@@ -581,7 +580,7 @@ def _held_out_evaluations(code: CodeIndex, cat: dict[str, Any]) -> dict[str, str
     ``evaluate(test_ds)``) whose arguments name a test/validation/hold-out split, or a fit call
     given validation data (``validation_data=``, ``eval_set=``)."""
     held_out = re.compile(cat["held_out"])
-    evaluation = matcher(tuple(cat["evaluation_calls"]))
+    evaluation = common.name_matcher(cat["evaluation_calls"])
     fit_keys = set(cat["validation_keywords"])
     found: dict[str, str] = {}
     for u in code.uses():

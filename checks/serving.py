@@ -116,7 +116,7 @@ def _call_table() -> tuple[tuple[str, common.NameMatcher, str, str | None], ...]
         for entry in _list("python", key):
             if isinstance(entry, dict):
                 managed = entry.get("managed")
-                table.append((kind, mlcode.wildcard([str(entry.get("name"))]),
+                table.append((kind, common.name_matcher([str(entry.get("name"))]),
                               str(entry.get("what")), str(managed) if managed else None))
     return tuple(table)
 
@@ -124,7 +124,7 @@ def _call_table() -> tuple[tuple[str, common.NameMatcher, str, str | None], ...]
 @functools.cache
 def _any_call() -> common.NameMatcher:
     """Whether a name is any endpoint call's of the table: most calls are none."""
-    return mlcode.wildcard(str(entry.get("name")) for key in ("realtime_calls", "batch_calls")
+    return common.name_matcher(str(entry.get("name")) for key in ("realtime_calls", "batch_calls")
                            for entry in _list("python", key) if isinstance(entry, dict))
 
 
@@ -405,7 +405,7 @@ def _open_access(snap: Snapshot) -> list[Finding]:
 
 def _lambda_wrapped_app(snap: Snapshot) -> str | None:
     """Where the project wraps its web app for Lambda (``handler = Mangum(app)``), if it does."""
-    adapters = mlcode.wildcard([str(a) for a in _list("open_access", "lambda_adapters")])
+    adapters = common.name_matcher([str(a) for a in _list("open_access", "lambda_adapters")])
     for unit in mlcode.sources(snap).units:
         for tree, call in unit.calls():
             if adapters.match(unit.resolve(call.func) or ""):
@@ -706,7 +706,7 @@ def _spec_files(snap: Snapshot) -> list[Evidence]:
 
 def _schema_models(snap: Snapshot) -> set[str]:
     """Names of request/response schema classes (pydantic models and their subclasses)."""
-    bases = mlcode.wildcard([str(b) for b in _list("python", "schema_bases")])
+    bases = common.name_matcher([str(b) for b in _list("python", "schema_bases")])
     classes: list[tuple[str, list[str]]] = []
     for unit in mlcode.sources(snap).units:
         for tree in unit.trees:
@@ -904,7 +904,7 @@ class AuthNames:
 
 
 def _auth_names(units: list[mlcode.Unit]) -> AuthNames:
-    security = mlcode.wildcard([str(x) for x in _list("auth", "security_classes")])
+    security = common.name_matcher([str(x) for x in _list("auth", "security_classes")])
     schemes: dict[str, Evidence] = {}
     checkers: dict[str, Evidence] = {}
     for unit in units:
@@ -986,7 +986,7 @@ def _app_auth(units: list[mlcode.Unit], auth: AuthNames) -> list[Evidence]:
     """Authentication applied to a whole app or router: ``FastAPI(dependencies=[...])``,
     ``include_router(..., dependencies=[...])``, authentication middleware, Flask
     ``before_request`` checks, Django REST framework permission settings."""
-    middleware = mlcode.wildcard([str(x) for x in _list("auth", "middleware")])
+    middleware = common.name_matcher([str(x) for x in _list("auth", "middleware")])
     drf = set(_list("auth", "drf_settings"))
     found: list[Evidence] = []
     for unit in units:

@@ -19,7 +19,6 @@ from mlops_auditor.checks.codeindex import (
     Use,
     code_index,
     dotted,
-    matcher,
     not_counted,
     strings_in,
     use_evidence,
@@ -365,7 +364,7 @@ def _floating_image(code: CodeIndex, u: Use) -> str:
 
 
 def _matches(name: str, pattern: str) -> bool:
-    return matcher((pattern,))(name)
+    return common.name_matcher((pattern,))(name)
 
 
 def _dvc_outs(snap: Snapshot) -> list[tuple[str, int | None, str, str]]:
@@ -562,7 +561,7 @@ def _bundled_data(code: CodeIndex, cat: dict[str, Any]) -> list[Evidence]:
     datasets): the data is fixed by the library's version. Counts only when every script that
     fits a model also loads such a dataset; beside training on other data it decides
     nothing."""
-    skip = matcher(tuple(cat["not_bundled"]))
+    skip = common.name_matcher(cat["not_bundled"])
     bundled = [u for u in code.calls(tuple(cat["bundled_datasets"]), notebooks=False)
                if not skip(u.name)]
     if not bundled:
