@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from mlops_auditor import parsers
@@ -57,6 +59,15 @@ def test_toml_and_python_errors() -> None:
         parsers.load_toml("a = [")
     with pytest.raises(parsers.ParseError, match="line 1"):
         parsers.load_python("def (:\n")
+
+
+def test_the_audited_codes_compiler_warnings_are_not_printed() -> None:
+    """Invalid escape sequences and ``is`` with a literal make the compiler warn; such warnings
+    are about the audited code, not the auditor's to print."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parsers.load_python('pattern = "\\d+"\nif x is 1:\n    pass\n')
+    assert caught == []
 
 
 def test_notebook_needs_cells() -> None:
